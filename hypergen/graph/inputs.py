@@ -1,0 +1,89 @@
+"""Example inputs for tracing: normalisation to ``(args, kwargs)`` on the tracing device."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Iterator, Union
+
+import torch
+from torch import Tensor
+
+__all__ = ["ExampleInputs", "normalize_inputs", "tensor_leaves", "DEFAULT_IMAGE_SHAPE"]
+
+#: What ``trace_module`` accepts as example inputs: a tensor, a shape (``(2, 3, 224, 224)`` or ``torch.Size``),
+#: a tuple/list of positional tensors, or a dict of keyword arguments (HF models: ``{"input_ids": ...}``).
+ExampleInputs = Union[Tensor, torch.Size, Sequence[Any], Mapping[str, Any], None]
+
+#: Input used when none is given: a batch of two 224x224 RGB images (batch 2 so that BatchNorm runs in train mode).
+DEFAULT_IMAGE_SHAPE: tuple[int, ...] = (2, 3, 224, 224)
+
+
+def _is_shape(obj: Any) -> bool:
+    return isinstance(obj, torch.Size) or (
+        isinstance(obj, (tuple, list)) and len(obj) > 0 and all(isinstance(d, int) and d > 0 for d in obj)
+    )
+
+
+def _move(obj: Any, device: torch.device) -> Any:
+    if isinstance(obj, Tensor):
+        return obj if obj.device == device else torch.empty_like(obj, device=device) if device.type == "meta" \
+            else obj.to(device)
+    if isinstance(obj, Mapping):
+        return type(obj)({k: _move(v, device) for k, v in obj.items()}) if type(obj) is dict \
+            else {k: _move(v, device) for k, v in obj.items()}
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
+        return type(obj)(*(_move(v, device) for v in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_move(v, device) for v in obj)
+    return obj
+
+
+def normalize_inputs(inputs: ExampleInputs, device: torch.device | str) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Turn any accepted form of example inputs into ``(args, kwargs)`` with tensors on ``device``.
+
+    Args:
+        inputs: see :data:`ExampleInputs`. ``None`` means :data:`DEFAULT_IMAGE_SHAPE`.
+        device: the tracing device; on ``"meta"`` real tensors are replaced by meta tensors of the same shape/dtype.
+
+    Returns:
+        Positional and keyword arguments for ``model(*args, **kwargs)``.
+
+    Raises:
+        TypeError: for inputs of another type, saying which forms are accepted.
+    """
+    device = torch.device(device)
+    if inputs is None:
+        inputs = DEFAULT_IMAGE_SHAPE
+    if _is_shape(inputs):
+        return (torch.empty(tuple(inputs), device=device),), {}
+    if isinstance(inputs, Tensor):
+        return (_move(inputs, device),), {}
+    if isinstance(inputs, Mapping):
+        bad = [k for k in inputs if not isinstance(k, str)]
+        if bad:
+            raise TypeError(f"example_inputs dict keys must be argument names (str), got {bad!r}")
+        return (), dict(_move(dict(inputs), device))
+    if isinstance(inputs, (tuple, list)):
+        args = tuple(torch.empty(tuple(a), device=device) if _is_shape(a) else _move(a, device) for a in inputs)
+        return args, {}
+    raise TypeError(
+        f"example_inputs of type {type(inputs).__name__} is not supported; pass a Tensor, a shape like (2, 3, 224, "
+        "224), a tuple of positional inputs, or a dict of keyword inputs"
+    )
+
+
+def tensor_leaves(obj: Any, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+    """Yield ``(path, tensor)`` for every tensor in nested tuples/lists/dicts/namedtuples/ModelOutputs.
+
+    Objects of other types (caches, strings, numbers) are skipped.
+    """
+    if isinstance(obj, Tensor):
+        yield prefix or "0", obj
+    elif isinstance(obj, Mapping):
+        for key, value in obj.items():
+            yield from tensor_leaves(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(obj, (list, tuple)):
+        fields = getattr(obj, "_fields", None)
+        for i, value in enumerate(obj):
+            key = fields[i] if fields else str(i)
+            yield from tensor_leaves(value, f"{prefix}.{key}" if prefix else key)

@@ -1,0 +1,136 @@
+"""The registry of model sources behind :func:`load_model`."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from hypergen.graph.inputs import ExampleInputs
+
+__all__ = ["ZooModel", "ModelSource", "register_source", "load_model", "list_models", "available_sources"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ZooModel:
+    """A model built from a zoo spec.
+
+    Attributes:
+        spec: the spec it was built from, e.g. ``"torchvision:resnet50"``.
+        model: the module (its parameters on the requested device).
+        example_inputs: inputs its forward accepts (shapes, or dicts of tensors for HF models).
+    """
+
+    spec: str
+    model: nn.Module
+    example_inputs: ExampleInputs
+
+
+class ModelSource(Protocol):
+    """What a zoo source provides: a builder and a list of the names it knows."""
+
+    def build(self, name: str, **kwargs: Any) -> tuple[nn.Module, ExampleInputs]: ...
+
+    def names(self) -> list[str]: ...
+
+
+# Source prefix -> "module:attribute" of a ModelSource, imported on first use (keeps optional deps optional).
+_SOURCES: dict[str, str | ModelSource] = {
+    "torchvision": "hypergen.zoo.torchvision_zoo:SOURCE",
+    "timm": "hypergen.zoo.timm_zoo:SOURCE",
+    "hf": "hypergen.zoo.hf_zoo:SOURCE",
+}
+
+
+def register_source(prefix: str, source: ModelSource | str) -> None:
+    """Add a model source under ``prefix`` (a :class:`ModelSource` or ``"module:attribute"`` path to one)."""
+    _SOURCES[prefix] = source
+
+
+def available_sources() -> list[str]:
+    """Registered source prefixes."""
+    return sorted(_SOURCES)
+
+
+def _source(prefix: str) -> ModelSource:
+    try:
+        entry = _SOURCES[prefix]
+    except KeyError:
+        raise ValueError(f"unknown model source {prefix!r}; use one of {available_sources()}") from None
+    if isinstance(entry, str):
+        module_name, _, attr = entry.partition(":")
+        try:
+            entry = getattr(importlib.import_module(module_name), attr)
+        except ImportError as err:
+            raise ImportError(
+                f"model source {prefix!r} needs an optional dependency: {err}. Install it with "
+                "`pip install 'hypergen[zoo]'`."
+            ) from err
+        _SOURCES[prefix] = entry
+    return entry
+
+
+def load_model(spec: str, *, device: torch.device | str = "meta", **kwargs: Any) -> ZooModel:
+    """Build the model named by ``spec`` with its parameters on ``device``.
+
+    Args:
+        spec: ``"<source>:<name>"``, e.g. ``"torchvision:resnet50"``, ``"timm:vit_tiny_patch16_224"``,
+            ``"hf:gpt2:causal_lm"``.
+        device: where parameters are allocated; ``"meta"`` (default) allocates nothing.
+        **kwargs: passed to the source's builder (e.g. ``num_classes=10``, or HF config fields like ``n_layer=2``).
+
+    Raises:
+        ValueError: for a malformed spec, an unknown source or an unknown model name.
+    """
+    prefix, sep, name = spec.partition(":")
+    if not sep or not name:
+        raise ValueError(f"model spec {spec!r} must look like '<source>:<name>', e.g. 'torchvision:resnet50'")
+    source = _source(prefix)
+    try:
+        with torch.device(device):
+            model, inputs = source.build(name, **kwargs)
+    except NotImplementedError as err:
+        if torch.device(device).type != "meta":
+            raise
+        # Some constructors compute sizes with tensors (torchvision's RegNet); run them on the CPU and put only
+        # the parameters and buffers on meta, one tensor at a time.
+        log.debug("building %s under the meta device failed (%s); creating parameters on meta only", spec, err)
+        with _parameters_on_meta():
+            model, inputs = source.build(name, **kwargs)
+    return ZooModel(spec, model, inputs)
+
+
+@contextlib.contextmanager
+def _parameters_on_meta() -> Iterator[None]:
+    """Move every parameter and buffer to ``meta`` as soon as a module registers it (peak: one tensor)."""
+    register_parameter, register_buffer = nn.Module.register_parameter, nn.Module.register_buffer
+
+    def on_meta_parameter(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        if param is not None and param.device.type != "meta":
+            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        register_parameter(module, name, param)
+
+    def on_meta_buffer(module: nn.Module, name: str, tensor: torch.Tensor | None, persistent: bool = True) -> None:
+        register_buffer(module, name, None if tensor is None else tensor.to("meta"), persistent)
+
+    nn.Module.register_parameter, nn.Module.register_buffer = on_meta_parameter, on_meta_buffer  # type: ignore
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, register_buffer
+
+
+def list_models(prefix: str) -> list[str]:
+    """Names a source can build (for ``hf``: the supported model types)."""
+    return _source(prefix).names()
+
+
+BuildFn = Callable[..., tuple[nn.Module, ExampleInputs]]
