@@ -24,6 +24,11 @@ def _is_shape(obj: Any) -> bool:
     )
 
 
+def _from_shape(shape: Sequence[int], device: torch.device) -> Tensor:
+    # Real devices get standard-normal values: a value-dependent forward must not see uninitialised memory.
+    return torch.empty(tuple(shape), device=device) if device.type == "meta" else torch.randn(tuple(shape), device=device)
+
+
 def _move(obj: Any, device: torch.device) -> Any:
     if isinstance(obj, Tensor):
         return obj if obj.device == device else torch.empty_like(obj, device=device) if device.type == "meta" \
@@ -55,7 +60,7 @@ def normalize_inputs(inputs: ExampleInputs, device: torch.device | str) -> tuple
     if inputs is None:
         inputs = DEFAULT_IMAGE_SHAPE
     if _is_shape(inputs):
-        return (torch.empty(tuple(inputs), device=device),), {}
+        return (_from_shape(inputs, device),), {}
     if isinstance(inputs, Tensor):
         return (_move(inputs, device),), {}
     if isinstance(inputs, Mapping):
@@ -64,7 +69,7 @@ def normalize_inputs(inputs: ExampleInputs, device: torch.device | str) -> tuple
             raise TypeError(f"example_inputs dict keys must be argument names (str), got {bad!r}")
         return (), dict(_move(dict(inputs), device))
     if isinstance(inputs, (tuple, list)):
-        args = tuple(torch.empty(tuple(a), device=device) if _is_shape(a) else _move(a, device) for a in inputs)
+        args = tuple(_from_shape(a, device) if _is_shape(a) else _move(a, device) for a in inputs)
         return args, {}
     raise TypeError(
         f"example_inputs of type {type(inputs).__name__} is not supported; pass a Tensor, a shape like (2, 3, 224, "

@@ -199,6 +199,10 @@ _DEFAULT_PARAM_ROLES: dict[str, str] = {
 }
 
 
+_SHAPE_PRESERVING_CATEGORIES = frozenset({"norm", "activation"})
+_SHAPE_CHANGING_OPS = frozenset({"glu"})
+
+
 def canonical_function_name(func: Callable) -> str:
     """Name of a torch function as the registry knows it.
 
@@ -330,6 +334,13 @@ class OpRegistry:
     def is_constant_function(self, canonical_name: str) -> bool:
         """Whether the function's output is a constant for the graph (see :meth:`register_constant_function`)."""
         return canonical_name in self._constant_functions
+
+    def preserves_shape(self, op: OpType) -> bool:
+        """Whether modules of this type return a tensor shaped like their first input (norms, activations).
+
+        On the meta device such leaves are not executed: their output is ``empty_like`` of the input.
+        """
+        return op.category in _SHAPE_PRESERVING_CATEGORIES and op.name not in _SHAPE_CHANGING_OPS
 
     def parameter_role(self, consumer: OpType) -> OpType:
         """Node type of a free parameter (``class_token``, ``layer_scale``...) from the op that first consumes it."""

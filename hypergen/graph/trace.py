@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Literal
 
 import torch
@@ -13,7 +13,7 @@ from torch.func import functional_call
 
 from hypergen.graph.coverage import CoverageReport
 from hypergen.graph.graph import ComputationGraph, ParamInfo, param_kind
-from hypergen.graph.inputs import ExampleInputs, normalize_inputs
+from hypergen.graph.inputs import ExampleInputs, normalize_inputs, tensor_leaves
 from hypergen.graph.ops import OpRegistry, default_registry
 from hypergen.graph.recorder import GraphRecorder
 
@@ -71,6 +71,36 @@ def _training_mode(model: nn.Module, mode: Literal["train", "eval", "keep"]) -> 
     finally:
         for module, training in previous.items():
             module.training = training
+
+
+def _shape_only_forward(module: nn.Module) -> Callable[..., Tensor]:
+    inplace = bool(getattr(module, "inplace", False))
+
+    def forward(*args: object, **kwargs: object) -> Tensor:
+        first = next(t for _, t in tensor_leaves((args, kwargs)))
+        return first if inplace else torch.empty_like(first)
+
+    return forward
+
+
+@contextlib.contextmanager
+def _skip_shape_preserving_leaves(leaves: Iterable[nn.Module], registry: OpRegistry) -> Iterator[None]:
+    """On meta, norms and activations need no kernel: their output is shaped like their input.
+
+    Meta kernels of e.g. training-mode BatchNorm are Python decompositions that dominate tracing time otherwise.
+    Modules whose forward takes no tensor keep their own forward.
+    """
+    patched = []
+    for module in leaves:
+        op = registry.module_op(module)
+        if op is not None and registry.preserves_shape(op) and "forward" not in module.__dict__:
+            module.forward = _shape_only_forward(module)
+            patched.append(module)
+    try:
+        yield
+    finally:
+        for module in patched:
+            del module.forward
 
 
 @contextlib.contextmanager
@@ -150,7 +180,8 @@ def trace_module(
     recorder = GraphRecorder(registry, param_names, leaf_params, module_names)
     recorder.add_inputs(args, kwargs)
     try:
-        with _training_mode(model, mode), _hooks(model, recorder), recorder, torch.no_grad():
+        skip = _skip_shape_preserving_leaves(leaves, registry) if device.type == "meta" else contextlib.nullcontext()
+        with _training_mode(model, mode), _hooks(model, recorder), skip, recorder, torch.no_grad():
             output = functional_call(model, stand_ins, args, kwargs, tie_weights=True, strict=False)
     except Exception as err:
         hint = " Tracing ran on the meta device; if the forward needs tensor values, pass device='cpu'." \
