@@ -26,7 +26,8 @@ def _is_shape(obj: Any) -> bool:
 
 def _from_shape(shape: Sequence[int], device: torch.device) -> Tensor:
     # Real devices get standard-normal values: a value-dependent forward must not see uninitialised memory.
-    return torch.empty(tuple(shape), device=device) if device.type == "meta" else torch.randn(tuple(shape), device=device)
+    make = torch.empty if device.type == "meta" else torch.randn
+    return make(tuple(shape), device=device)
 
 
 def _move(obj: Any, device: torch.device) -> Any:

@@ -73,11 +73,14 @@ def _training_mode(model: nn.Module, mode: Literal["train", "eval", "keep"]) -> 
             module.training = training
 
 
-def _shape_only_forward(module: nn.Module) -> Callable[..., Tensor]:
+def _shape_only_forward(module: nn.Module) -> Callable[..., object]:
     inplace = bool(getattr(module, "inplace", False))
+    own_forward = type(module).forward.__get__(module)
 
-    def forward(*args: object, **kwargs: object) -> Tensor:
-        first = next(t for _, t in tensor_leaves((args, kwargs)))
+    def forward(*args: object, **kwargs: object) -> object:
+        first = next((t for _, t in tensor_leaves((args, kwargs))), None)
+        if first is None:
+            return own_forward(*args, **kwargs)
         return first if inplace else torch.empty_like(first)
 
     return forward
@@ -191,19 +194,18 @@ def trace_module(
             f"{type(err).__name__}: {err}.{hint} Check that example_inputs match the model's forward signature."
         ) from err
     recorder.add_outputs(output)
-    return _assemble(recorder, model, unique, leaves, name, strict)
+    return _assemble(recorder, own, unique, leaves, name, strict)
 
 
 def _assemble(
     recorder: GraphRecorder,
-    model: nn.Module,
+    own: dict[str, nn.Parameter],
     unique: dict[str, list[str]],
     leaves: dict[nn.Module, str],
     name: str,
     strict: bool,
 ) -> ComputationGraph:
-    own = dict(model.named_parameters(remove_duplicate=False))
-    called = {recorder.nodes[i].scope for i in range(len(recorder.nodes))}
+    called = {node.scope for node in recorder.nodes}
     params: dict[str, ParamInfo] = {}
     coverage = CoverageReport()
     for canonical, names in unique.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -132,5 +132,3 @@ def list_models(prefix: str) -> list[str]:
     """Names a source can build (for ``hf``: the supported model types)."""
     return _source(prefix).names()
 
-
-BuildFn = Callable[..., tuple[nn.Module, ExampleInputs]]

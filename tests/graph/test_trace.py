@@ -229,3 +229,25 @@ def test_multihead_attention_is_one_node_with_all_projections():
     attn = next(n for n in g.nodes if n.op == "multihead_attention")
     assert attn.params == ["attn.in_proj_weight", "attn.in_proj_bias", "attn.out_proj.weight", "attn.out_proj.bias"]
     assert attn.attrs["num_heads"] == 4
+
+
+def test_shape_preserving_leaf_called_without_tensors_runs_its_own_forward():
+    class Gate(nn.Module):  # registered as an activation, but called with a flag instead of a tensor
+        def forward(self, on: bool):
+            return torch.ones(1, device="meta") if on else torch.zeros(1, device="meta")
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gate = Gate()
+            self.fc = nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.fc(x) * self.gate(True)
+
+    from hypergen.graph.ops import OpRegistry, _populate_default
+
+    registry = _populate_default(OpRegistry())
+    registry.register_module(Gate, "sigmoid")
+    graph = trace_module(Model(), (2, 3), registry=registry)
+    assert graph.coverage.complete and [n.op for n in graph.nodes] == ["input", "linear", "sigmoid", "mul", "output"]
