@@ -1,7 +1,7 @@
 """hypergen: graph hypernetworks that predict the parameters of any PyTorch model from its computation graph.
 
 Pipeline: ``nn.Module`` --trace--> :class:`~hypergen.graph.ComputationGraph` --encode--> ``torch_geometric`` data
---GHN--> ``{qualified_name: tensor}`` --> model. Importing ``hypergen`` imports torch and nothing heavier.
+--GHN--> ``{qualified_name: tensor}`` --> model (``hypergen.init_(model, ghn)``). Importing ``hypergen`` imports torch and nothing heavier.
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ from hypergen.graph import (
     default_registry,
     trace_module,
 )
+from hypergen.apply import InitReport, init_
+from hypergen.ghn import GHNConfig, GraphHyperNetwork, load_ghn, save_ghn
 from hypergen.graph.data import batch_graphs, to_data
 from hypergen.zoo import load_model
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ComputationGraph", "CoverageReport", "IncompleteCoverageError", "OpRegistry", "TraceError", "batch_graphs",
-    "default_registry", "load_model", "to_data", "trace_module", "__version__",
+    "ComputationGraph", "CoverageReport", "GHNConfig", "GraphHyperNetwork", "IncompleteCoverageError", "InitReport",
+    "OpRegistry", "TraceError", "batch_graphs", "default_registry", "init_", "load_ghn", "load_model", "save_ghn",
+    "to_data", "trace_module", "__version__",
 ]

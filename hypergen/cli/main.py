@@ -1,4 +1,9 @@
-"""``hypergen`` command line: ``hypergen graph MODEL`` prints or exports a model's computation graph."""
+"""``hypergen`` command line.
+
+- ``hypergen graph MODEL`` prints or exports a model's computation graph;
+- ``hypergen create-ghn --out ghn.safetensors`` writes a new (untrained) GHN checkpoint;
+- ``hypergen init --ckpt ghn.safetensors --model MODEL --out weights.safetensors`` predicts a model's parameters.
+"""
 
 from __future__ import annotations
 
@@ -56,6 +61,44 @@ def _cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_create_ghn(args: argparse.Namespace) -> int:
+    import torch
+
+    from hypergen.ghn import GHNConfig, GraphHyperNetwork, save_ghn
+
+    torch.manual_seed(args.seed)
+    ghn = GraphHyperNetwork(GHNConfig.from_dict(_kwargs(args.set)))
+    save_ghn(ghn, args.out)
+    sys.stdout.write(f"wrote {ghn.config.gnn}/{ghn.config.decoder} GHN with {ghn.num_parameters:,} parameters "
+                     f"to {args.out}\n")
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from hypergen.ghn import load_ghn
+    from hypergen.graph import trace_module
+    from hypergen.zoo import load_model
+
+    ghn = load_ghn(args.ckpt, map_location=args.ghn_device).eval()
+    zoo = load_model(args.model, **_kwargs(args.set))
+    inputs = args.input_shape if args.input_shape else zoo.example_inputs
+    graph = trace_module(zoo.model, inputs, strict=False, registry=ghn.registry, name=args.model)
+    with torch.inference_mode():
+        predicted = {name: t.to("cpu").contiguous() for name, t in ghn(graph).items()}
+    metadata = {"model": args.model, "ghn": str(args.ckpt), "not_predicted": json.dumps(graph.coverage.missing)}
+    save_file(predicted, args.out, metadata=metadata)
+    numel = sum(t.numel() for t in predicted.values())
+    sys.stdout.write(f"{args.model}: predicted {len(predicted)} tensors ({numel:,} scalars) -> {args.out}\n")
+    for name, reason in graph.coverage.missing.items():
+        sys.stdout.write(f"  not predicted: {name} ({reason})\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``hypergen`` command."""
     parser = argparse.ArgumentParser(prog="hypergen", description="Graph hypernetworks: trace, predict, initialise.")
@@ -72,6 +115,22 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--device", default="meta", help="tracing device (default meta: no weights allocated)")
     graph.add_argument("--no-strict", action="store_true", help="warn instead of failing on unattached parameters")
     graph.set_defaults(func=_cmd_graph)
+
+    create = sub.add_parser("create-ghn", help="write a new, untrained GHN checkpoint")
+    create.add_argument("--out", required=True, help="checkpoint path (.safetensors)")
+    create.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="GHNConfig fields, e.g. hidden=64 gnn=gated decoder=tiling rank=16")
+    create.add_argument("--seed", type=int, default=0, help="seed of the GHN's random initialisation")
+    create.set_defaults(func=_cmd_create_ghn)
+
+    init = sub.add_parser("init", help="predict all parameters of a model and save them as safetensors")
+    init.add_argument("--ckpt", required=True, help="GHN checkpoint (.safetensors)")
+    init.add_argument("--model", required=True, help="zoo spec: torchvision:resnet50, timm:..., hf:gpt2:causal_lm")
+    init.add_argument("--out", required=True, help="where to write {parameter name: tensor} (.safetensors)")
+    init.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="builder/config overrides")
+    init.add_argument("--input-shape", type=_shape, help="input shape for tracing, e.g. 2,3,32,32")
+    init.add_argument("--ghn-device", default="cpu", help="device the GHN runs on (cpu, cuda)")
+    init.set_defaults(func=_cmd_init)
     return parser
 
 
@@ -82,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return args.func(args)
-    except (ValueError, ImportError, RuntimeError) as err:
+    except (ValueError, ImportError, RuntimeError, KeyError, FileNotFoundError) as err:
         log.error("%s", err)
         return 2
 

@@ -9,7 +9,7 @@ from scipy.sparse.csgraph import shortest_path
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
-from hypergen.graph.features import MAX_PARAM_DIMS, node_features, node_shapes
+from hypergen.graph.features import MAX_PARAM_DIMS, node_depths, node_features, node_shapes
 from hypergen.graph.graph import PARAM_KINDS, ComputationGraph
 from hypergen.graph.ops import OpRegistry, default_registry
 
@@ -59,11 +59,13 @@ def to_data(
     Fields (``N`` nodes, ``E`` edges, ``V`` virtual edges, ``P`` parameters):
 
     - ``op`` ``[N]`` op-type index in the registry's vocabulary; ``x_feat`` ``[N, F]`` continuous features
-      (:data:`~hypergen.graph.features.FEATURE_NAMES`); ``node_shape`` ``[N, 5]`` raw primary parameter shape.
+      (:data:`~hypergen.graph.features.FEATURE_NAMES`); ``node_shape`` ``[N, 5]`` raw primary parameter shape;
+      ``node_depth`` ``[N]`` longest-path distance from the sources (equal depths can be updated in parallel).
     - ``edge_index`` ``[2, E]`` data-flow edges; ``virtual_edge_index`` ``[2, V]`` and ``virtual_edge_dist`` ``[V]``
       shortest-path pairs with distance 2..cutoff.
     - ``param_node_index`` ``[P]`` node of each parameter, ``param_shape`` ``[P, 5]`` (zero-padded),
-      ``param_ndim`` ``[P]``, ``param_kind`` ``[P]`` (index into ``("weight", "bias", "other")``).
+      ``param_ndim`` ``[P]``, ``param_kind`` ``[P]`` (index into ``("weight", "bias", "other")``), ``param_slot``
+      ``[P]`` position of the parameter among its node's parameters (tells ``in_proj_weight`` from ``out_proj.weight``).
     - ``param_names`` (list of ``P`` str) and ``node_names`` (list of ``N`` str) map indices back to the model.
 
     All ``*_index`` fields are shifted by PyG when graphs are batched.
@@ -85,6 +87,7 @@ def to_data(
         op=torch.tensor([registry.op(node.op).index for node in graph.nodes], dtype=torch.long),
         x_feat=node_features(graph, registry),
         node_shape=node_shapes(graph),
+        node_depth=torch.tensor(node_depths(graph), dtype=torch.long),
         edge_index=edge_index,
         virtual_edge_index=v_index,
         virtual_edge_dist=v_dist,
@@ -92,6 +95,7 @@ def to_data(
         param_shape=param_shape,
         param_ndim=torch.tensor([len(p.shape) for p in params], dtype=torch.long),
         param_kind=torch.tensor([PARAM_KINDS.index(p.kind) for p in params], dtype=torch.long),
+        param_slot=torch.tensor([graph.nodes[p.node].params.index(p.name) for p in params], dtype=torch.long),
         param_names=[p.name for p in params],
         node_names=[node.name for node in graph.nodes],
         num_nodes=graph.num_nodes,

@@ -13,7 +13,9 @@ from torch import Tensor
 from hypergen.graph.graph import ComputationGraph
 from hypergen.graph.ops import OpRegistry
 
-__all__ = ["FEATURE_NAMES", "MAX_PARAM_DIMS", "node_features", "node_shapes", "primary_param_shape"]
+__all__ = [
+    "FEATURE_NAMES", "MAX_PARAM_DIMS", "node_depths", "node_features", "node_shapes", "primary_param_shape",
+]
 
 #: Parameter shapes are padded/truncated to this many dims: (out, in, k1, k2, k3) covers conv3d.
 MAX_PARAM_DIMS = 5
@@ -49,7 +51,8 @@ def node_shapes(graph: ComputationGraph) -> Tensor:
     return out
 
 
-def _depths(graph: ComputationGraph) -> list[int]:
+def node_depths(graph: ComputationGraph) -> list[int]:
+    """Longest-path distance of every node from the graph's sources (inputs and free parameters have depth 0)."""
     depth = [0] * graph.num_nodes
     for src, dst in graph.edges:  # edges are sorted by src and src < dst: one pass is a topological sweep
         depth[dst] = max(depth[dst], depth[src] + 1)
@@ -76,7 +79,7 @@ def node_features(graph: ComputationGraph, registry: OpRegistry) -> Tensor:
         out_deg[src] += 1
         in_deg[dst] += 1
         successors[src].append(dst)
-    depth = _depths(graph)
+    depth = node_depths(graph)
     max_depth = max(depth, default=0) or 1
     is_act = [registry.op(node.op).category == "activation" for node in graph.nodes]
     feats = torch.zeros(n, len(FEATURE_NAMES))

@@ -1,0 +1,64 @@
+"""Re-estimating BatchNorm running statistics for predicted weights."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["recalibrate_batchnorm"]
+
+log = logging.getLogger(__name__)
+
+
+def recalibrate_batchnorm(model: nn.Module, batches: Iterable[Any], device: torch.device | str | None = None) -> int:
+    """Reset every BatchNorm's running statistics and re-estimate them on ``batches`` (exact average, no momentum).
+
+    Only BatchNorm layers run in training mode during calibration (dropout etc. stay in eval); the model's
+    modes and momenta are restored afterwards. Weights are not changed.
+
+    Args:
+        model: the model (initialised with predicted weights).
+        batches: inputs, or ``(inputs, targets)`` pairs whose first element is fed to the model; dicts are passed as
+            keyword arguments.
+        device: where to move the inputs (default: the model's first parameter's device).
+
+    Returns:
+        The number of batches used.
+
+    Raises:
+        ValueError: if ``batches`` is empty while the model has BatchNorm layers.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    device = device or next(model.parameters()).device
+    modes = {m: m.training for m in model.modules()}
+    momenta = {m: m.momentum for m in norms}
+    count = 0
+    try:
+        model.eval()
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative moving average = exact mean over the calibration batches
+            m.train()
+        with torch.no_grad():
+            for batch in batches:
+                inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
+                if isinstance(inputs, dict):
+                    model(**{k: v.to(device) for k, v in inputs.items()})
+                else:
+                    model(inputs.to(device))
+                count += 1
+    finally:
+        for m, mode in modes.items():
+            m.training = mode
+        for m, momentum in momenta.items():
+            m.momentum = momentum
+    if count == 0:
+        raise ValueError(f"no calibration batches given for {len(norms)} BatchNorm layers; pass a few input batches")
+    log.info("re-estimated running statistics of %d BatchNorm layers on %d batches", len(norms), count)
+    return count

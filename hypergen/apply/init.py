@@ -1,0 +1,133 @@
+"""``init_``: overwrite a model's parameters in place with a GHN's predictions, and say what was not predicted."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+from torch import nn
+
+from hypergen.apply.batchnorm import recalibrate_batchnorm
+from hypergen.graph.data import to_data
+from hypergen.graph.inputs import ExampleInputs
+from hypergen.graph.trace import trace_module
+
+if TYPE_CHECKING:
+    from hypergen.ghn.model import GraphHyperNetwork
+
+__all__ = ["InitReport", "init_", "BATCHNORM_MODES"]
+
+log = logging.getLogger(__name__)
+
+#: What ``init_`` does with BatchNorm running statistics.
+BATCHNORM_MODES = ("keep", "recalibrate")
+
+_DEFAULT_CHUNK = 1 << 24  # elements decoded at once (64 MB in float32): bounds extra memory on huge models
+
+
+@dataclass
+class InitReport:
+    """What :func:`init_` did.
+
+    Attributes:
+        model_name: class name of the model.
+        predicted: qualified names of the parameters overwritten with predictions (tied aliases included).
+        not_predicted: qualified name -> why it kept its previous value.
+        predicted_numel: scalars overwritten.
+        batchnorm: what happened to BatchNorm running statistics.
+    """
+
+    model_name: str
+    predicted: list[str] = field(default_factory=list)
+    not_predicted: dict[str, str] = field(default_factory=dict)
+    predicted_numel: int = 0
+    batchnorm: str = "no BatchNorm layers"
+
+    @property
+    def complete(self) -> bool:
+        """Whether every parameter was predicted."""
+        return not self.not_predicted
+
+    def summary(self) -> str:
+        """One paragraph for logs and the CLI."""
+        lines = [f"{self.model_name}: {len(self.predicted)} parameter tensors ({self.predicted_numel:,} scalars) "
+                 f"predicted, {len(self.not_predicted)} kept their values; BatchNorm statistics: {self.batchnorm}"]
+        lines += [f"  not predicted: {name} ({reason})" for name, reason in self.not_predicted.items()]
+        return "\n".join(lines)
+
+
+def _aliases(model: nn.Module) -> dict[str, list[str]]:
+    by_id: dict[int, list[str]] = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        by_id.setdefault(id(param), []).append(name)
+    return {names[0]: names for names in by_id.values()}
+
+
+def init_(
+    model: nn.Module,
+    ghn: GraphHyperNetwork,
+    example_inputs: ExampleInputs = None,
+    *,
+    batchnorm: Literal["keep", "recalibrate"] = "keep",
+    calibration_batches: Iterable[Any] | None = None,
+    max_chunk_numel: int = _DEFAULT_CHUNK,
+) -> InitReport:
+    """Initialise ``model`` in place with the parameters ``ghn`` predicts for it.
+
+    The model is traced on ``meta`` (no copy of its weights), predictions are decoded chunk by chunk and copied
+    straight into the parameters, so extra memory stays around ``max_chunk_numel`` scalars whatever the model size.
+
+    Args:
+        model: a model whose parameters live on a real device.
+        ghn: the graph hypernetwork.
+        example_inputs: inputs for tracing (see :func:`~hypergen.graph.trace.trace_module`).
+        batchnorm: ``"keep"`` leaves running statistics as they are (eval-mode outputs then use them as they are);
+            ``"recalibrate"`` re-estimates them on ``calibration_batches`` with the new weights.
+        calibration_batches: a few input batches (or ``(inputs, targets)`` pairs), for ``"recalibrate"``.
+        max_chunk_numel: upper bound on scalars decoded at once.
+
+    Returns:
+        An :class:`InitReport` listing predicted and not-predicted parameters.
+
+    Raises:
+        ValueError: for a model on ``meta``, an unknown ``batchnorm`` mode, ``"recalibrate"`` without batches, or a
+            predicted shape that differs from the parameter's (names it).
+    """
+    if batchnorm not in BATCHNORM_MODES:
+        raise ValueError(f"batchnorm={batchnorm!r}; use one of {BATCHNORM_MODES}")
+    if batchnorm == "recalibrate" and calibration_batches is None:
+        raise ValueError("batchnorm='recalibrate' needs calibration_batches (a few input batches)")
+    on_meta = [n for n, p in model.named_parameters() if p.is_meta]
+    if on_meta:
+        raise ValueError(
+            f"init_ writes into the model's parameters but {on_meta[0]!r} (and {len(on_meta) - 1} more) are on meta; "
+            "build the model on a device, or call ghn(model) to get a {name: tensor} dict instead"
+        )
+    graph = trace_module(model, example_inputs, strict=False, registry=ghn.registry)
+    data = to_data(graph, registry=ghn.registry, virtual_edge_cutoff=ghn.config.max_distance).to(
+        next(ghn.parameters()).device)
+    report = InitReport(type(model).__name__, not_predicted=dict(graph.coverage.missing))
+    params = dict(model.named_parameters())
+    aliases = _aliases(model)
+    names = list(data.param_names)
+    with torch.no_grad():
+        for rows, tensors in ghn.stream(data, max_numel=max_chunk_numel):
+            for row, tensor in zip(rows.tolist(), tensors):
+                target = params[names[row]]
+                if target.shape != tensor.shape:
+                    raise ValueError(f"predicted {tuple(tensor.shape)} for {names[row]!r} of shape "
+                                     f"{tuple(target.shape)}; the graph does not match the model")
+                target.copy_(tensor)
+                report.predicted.extend(aliases.get(names[row], [names[row]]))
+                report.predicted_numel += tensor.numel()
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    if has_bn and batchnorm == "recalibrate":
+        count = recalibrate_batchnorm(model, calibration_batches)
+        report.batchnorm = f"recalibrated on {count} batches"
+    elif has_bn:
+        report.batchnorm = "kept (pass batchnorm='recalibrate' with a few batches to re-estimate them)"
+    log.info(report.summary())
+    return report

@@ -1,0 +1,101 @@
+"""GHN checkpoints: one safetensors file whose header metadata carries the JSON config. Loading never unpickles.
+
+Header metadata (all strings):
+
+- ``format``: ``"hypergen.ghn"``; ``format_version``: :data:`FORMAT_VERSION`; ``hypergen_version``.
+- ``config``: :meth:`GHNConfig.to_dict` as JSON (architecture, op vocabulary, scaling rules).
+- ``sha256``: digest of all tensors (names, dtypes, shapes, bytes), so a corrupted file is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from hypergen.ghn.config import GHNConfig
+from hypergen.ghn.model import GraphHyperNetwork
+
+__all__ = ["save_ghn", "load_ghn", "read_config", "CheckpointError", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "hypergen.ghn"
+#: Bumped on any incompatible change of the file layout or of the meaning of stored tensors.
+FORMAT_VERSION = "1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is not a hypergen GHN file, comes from an incompatible version or is corrupted."""
+
+
+def _digest(tensors: dict[str, torch.Tensor]) -> str:
+    sha = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        sha.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        sha.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return sha.hexdigest()
+
+
+def save_ghn(ghn: GraphHyperNetwork, path: str | Path) -> Path:
+    """Write ``ghn`` to ``path`` (``.safetensors``); returns the path."""
+    from hypergen import __version__
+
+    path = Path(path)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in ghn.state_dict().items()}
+    metadata = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "hypergen_version": __version__,
+        "config": json.dumps(ghn.config.to_dict()), "sha256": _digest(tensors),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+def _metadata(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    if not path.is_file():
+        raise FileNotFoundError(f"GHN checkpoint {str(path)!r} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{str(path)!r} is not a readable safetensors file ({err}); it may be truncated or "
+                              "corrupted, or not a hypergen checkpoint") from err
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{str(path)!r} is a safetensors file but not a hypergen GHN checkpoint "
+                              f"(format={metadata.get('format')!r})")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{str(path)!r} has checkpoint format version {metadata.get('format_version')!r} (written by hypergen "
+            f"{metadata.get('hypergen_version')}); this hypergen reads version {FORMAT_VERSION!r}. Use the hypergen "
+            "version that wrote it, or re-export the GHN with this one"
+        )
+    return metadata, tensors
+
+
+def read_config(path: str | Path) -> GHNConfig:
+    """The :class:`GHNConfig` stored in a checkpoint (without building the GHN)."""
+    metadata, _ = _metadata(Path(path))
+    return GHNConfig.from_dict(json.loads(metadata["config"]))
+
+
+def load_ghn(path: str | Path, map_location: torch.device | str = "cpu") -> GraphHyperNetwork:
+    """Build the GHN stored at ``path`` and load its weights.
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        CheckpointError: for a non-hypergen, other-version or corrupted file.
+    """
+    path = Path(path)
+    metadata, tensors = _metadata(path)
+    if _digest(tensors) != metadata.get("sha256"):
+        raise CheckpointError(f"{str(path)!r} is corrupted: its tensors do not match the stored sha256 digest")
+    ghn = GraphHyperNetwork(GHNConfig.from_dict(json.loads(metadata["config"])))
+    missing, unexpected = ghn.load_state_dict(tensors, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"{str(path)!r} does not match its config: missing {missing}, unexpected {unexpected}")
+    return ghn.to(map_location)

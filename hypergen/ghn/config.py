@@ -1,0 +1,97 @@
+"""The configuration of a :class:`~hypergen.ghn.GraphHyperNetwork`: plain JSON-able values, stored in checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["GHNConfig", "ScalingConfig"]
+
+
+@dataclass
+class ScalingConfig:
+    """How raw decoder outputs become weights with sane initial statistics (see :mod:`hypergen.ghn.scaling`).
+
+    Attributes:
+        normalize: divide each raw tensor by its RMS before scaling (per-tensor statistics are then set by the rules
+            below whatever the GHN's state; the GHN keeps a learned, bounded gain per tensor).
+        weight_beta: conv/linear/attention weights get std ``sqrt(weight_beta / fan_in)`` (GHN-2's beta; 1 = LeCun).
+        embedding_std: std of embedding tables (PyTorch's ``nn.Embedding`` default is 1).
+        bias_std: biases get std ``bias_std / sqrt(fan_in)`` of their node's weight.
+        norm_weight_spread: norm weights are ``1 + spread * w`` (``w`` of unit RMS).
+        norm_bias_std: std of norm biases.
+        scale_value: learnable multiplicative scales (layer scale, ``param_scale`` nodes) are ``scale_value * (1 + w/10)``.
+        other_std: std of positional embeddings, class tokens, bias tables and other free tensors.
+        max_gain: the learned per-tensor gain lies in ``[1/max_gain, max_gain]``.
+    """
+
+    normalize: bool = True
+    weight_beta: float = 1.0
+    embedding_std: float = 1.0
+    bias_std: float = 0.5
+    norm_weight_spread: float = 0.1
+    norm_bias_std: float = 0.02
+    scale_value: float = 0.1
+    other_std: float = 0.02
+    max_gain: float = 4.0
+
+
+@dataclass
+class GHNConfig:
+    """Hyper-parameters of a graph hypernetwork.
+
+    Attributes:
+        hidden: node embedding width.
+        gnn: GNN backbone name in :data:`hypergen.ghn.gnn.GNN_REGISTRY` (``"transformer"`` = GHN-3 style graph
+            transformer, ``"gated"`` = GHN-2 style gated GNN with forward/backward sweeps).
+        gnn_layers: transformer layers, or rounds of forward+backward sweeps for the gated GNN.
+        heads: attention heads (transformer).
+        max_distance: shortest-path distances above this share one attention-bias bucket.
+        decoder: decoder name in :data:`hypergen.ghn.decoders.DECODER_REGISTRY` (``"lowrank"`` or ``"tiling"``).
+        rank: rank of the low-rank factors.
+        index_features: width ``E`` of the row/column index encodings (low-rank decoder).
+        tile_size: block size ``T`` of the tiling decoder (blocks are ``T x T x 3 x 3``).
+        mip: magnitude-invariant parametrization (HyperLight): unit-norm decoder inputs and outputs added to learned
+            input-independent bases.
+        op_vocabulary: op type names the op embedding was built for (set from the registry when empty).
+        scaling: per-role scaling rules.
+    """
+
+    hidden: int = 128
+    gnn: str = "transformer"
+    gnn_layers: int = 3
+    heads: int = 8
+    max_distance: int = 50
+    decoder: str = "lowrank"
+    rank: int = 32
+    index_features: int = 64
+    tile_size: int = 32
+    mip: bool = False
+    op_vocabulary: list[str] = field(default_factory=list)
+    scaling: ScalingConfig = field(default_factory=ScalingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (nested dataclasses become dicts)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> GHNConfig:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: on a key that is not a config field (names the key and lists the valid ones).
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown GHNConfig keys {unknown}; valid keys are {sorted(known)}")
+        values = dict(values)
+        scaling = values.pop("scaling", {})
+        if isinstance(scaling, dict):
+            scaling_known = {f.name for f in dataclasses.fields(ScalingConfig)}
+            bad = sorted(set(scaling) - scaling_known)
+            if bad:
+                raise ValueError(f"unknown ScalingConfig keys {bad}; valid keys are {sorted(scaling_known)}")
+            scaling = ScalingConfig(**scaling)
+        return cls(**values, scaling=scaling)

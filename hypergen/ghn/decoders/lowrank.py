@@ -1,0 +1,68 @@
+"""Low-rank decoder: every weight is a product of factors whose rows follow the target's size.
+
+``W[o, c, k] = sum_r A[o, r] * B_k[c, r]`` with ``A = P(n) @ U(h)`` and ``B_k = P(m) @ V(h, k)``, where ``P(n)`` is the
+fixed index encoding of ``n`` positions (:func:`~hypergen.ghn.encodings.index_encoding`) and ``U``, ``V`` map the
+parameter's conditioning vector ``h`` (and kernel position ``k``) to small ``E x r`` cores. The decoder's size depends
+on ``hidden``, ``E`` and ``r`` only: any width, vocabulary, number of classes or kernel size works, and the full
+factors are never larger than the target (unlike decoders that build maximal factors and slice them).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from hypergen.ghn.decoders.base import DenseParams, LowRankParams, ParamDecoder, TensorLayout
+from hypergen.ghn.encodings import KERNEL_FEATURES, index_encoding, kernel_position_encoding
+
+__all__ = ["LowRankDecoder"]
+
+
+class LowRankDecoder(ParamDecoder):
+    """Rank-``r`` decoder for vectors, matrices and convolution kernels of any size.
+
+    Args:
+        hidden: width of the conditioning vectors.
+        rank: ``r``.
+        index_features: ``E``, width of the index encodings.
+        mip: magnitude-invariant parametrization: unit-norm inputs and outputs added to learned input-independent
+            cores (HyperLight).
+        seed: seed of the index encodings' pseudo-random frequencies.
+    """
+
+    def __init__(self, hidden: int, rank: int = 32, index_features: int = 64, mip: bool = False, seed: int = 0):
+        super().__init__()
+        if index_features % 2:
+            raise ValueError(f"index_features must be even, got {index_features}")
+        self.rank, self.features, self.mip, self.seed = rank, index_features, mip, seed
+        core = index_features * rank
+        self.row_head = nn.Linear(hidden, core)
+        self.kernel_proj = nn.Linear(KERNEL_FEATURES, hidden)
+        self.col_head = nn.Sequential(nn.GELU(), nn.Linear(hidden, core))
+        self.vector_head = nn.Linear(hidden, index_features)
+        if mip:
+            self.row_base = nn.Parameter(torch.randn(core) / math.sqrt(hidden))
+            self.col_base = nn.Parameter(torch.randn(core) / math.sqrt(hidden))
+            self.vector_base = nn.Parameter(torch.randn(index_features) / math.sqrt(hidden))
+
+    def _inputs(self, cond: Tensor) -> Tensor:
+        return F.normalize(cond, dim=-1) * math.sqrt(cond.shape[-1]) if self.mip else cond
+
+    def forward(self, cond: Tensor, layout: TensorLayout) -> DenseParams | LowRankParams:  # noqa: D102
+        cond = self._inputs(cond)
+        g, e, r = cond.shape[0], self.features, self.rank
+        rows = index_encoding(layout.rows, e, seed=self.seed, device=cond.device)  # [n, E]
+        if layout.cols is None:
+            v = self.vector_head(cond) + (self.vector_base if self.mip else 0)  # [G, E]
+            return DenseParams((v @ rows.t() / math.sqrt(e)).reshape(g, *layout.shape), layout)
+        row_core = (self.row_head(cond) + (self.row_base if self.mip else 0)).view(g, e, r)
+        kernel = kernel_position_encoding(layout.kernel, device=cond.device)  # [K, KF]
+        z = cond[:, None, :] + self.kernel_proj(kernel)[None]  # [G, K, hidden]
+        col_core = (self.col_head(z) + (self.col_base if self.mip else 0)).view(g, -1, e, r)  # [G, K, E, r]
+        cols = index_encoding(layout.cols, e, seed=self.seed, device=cond.device)  # [m, E]
+        a = torch.einsum("ne,ger->gnr", rows, row_core)  # [G, n, r]
+        b = torch.einsum("me,gker->gmkr", cols, col_core).reshape(g, -1, r)  # [G, m*K, r]
+        return LowRankParams(a / (e * math.sqrt(r)), b, layout)

@@ -1,0 +1,97 @@
+"""Fixed (non-learned) encodings of sizes, channel indices and kernel positions.
+
+Every encoding is a function of the value itself, with no vocabulary: a width of 50257 or 5120 is encoded as well as
+one seen in training.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+__all__ = ["log_size_encoding", "index_encoding", "kernel_position_encoding", "KERNEL_DIMS", "KERNEL_FEATURES"]
+
+#: Kernels have at most this many spatial dims (conv3d).
+KERNEL_DIMS = 3
+_KERNEL_FREQS = 3
+#: Width of :func:`kernel_position_encoding` rows.
+KERNEL_FEATURES = KERNEL_DIMS * (2 + 2 * _KERNEL_FREQS)
+
+
+def log_size_encoding(sizes: Tensor, num_freqs: int) -> Tensor:
+    """Sinusoidal encoding of ``log2(1 + size)``: continuous, so unseen sizes get their own code.
+
+    Args:
+        sizes: ``[..., D]`` non-negative sizes (any dtype).
+        num_freqs: frequencies per size; periods range from 2 to ``2 ** num_freqs`` octaves.
+
+    Returns:
+        ``[..., D * 2 * num_freqs]`` float32.
+    """
+    x = torch.log2(1 + sizes.float()).unsqueeze(-1)
+    freqs = math.pi * 2.0 ** -torch.arange(num_freqs, dtype=torch.float32, device=sizes.device)
+    angles = x * freqs
+    return torch.cat([angles.sin(), angles.cos()], dim=-1).flatten(-2)
+
+
+def _index_frequencies(n: int, num_features: int, seed: int) -> Tensor:
+    """Integer frequencies for :func:`index_encoding`: the lowest ones, then pseudo-random ones up to ``n / 2``."""
+    half = num_features // 2
+    low = half // 2
+    generator = torch.Generator().manual_seed(seed)
+    u = torch.rand(half - low, generator=generator, dtype=torch.float64)
+    high = low + torch.floor(u * max(n / 2 - low, 1)).long()
+    return torch.cat([torch.arange(low), high]).double()
+
+
+def index_encoding(n: int, num_features: int, *, seed: int = 0, device: torch.device | str = "cpu") -> Tensor:
+    """Encoding of the positions ``0..n-1`` along one tensor dimension (output channels, input channels, tokens).
+
+    Columns are ``sqrt(2) * cos/sin(2 pi f (i + 1/2) / n)`` for integer frequencies ``f``: the low ones (smooth
+    structure) and fixed pseudo-random ones up to ``n / 2`` (so neighbouring rows differ). Columns with distinct
+    frequencies are orthogonal, so a product of two layers' factors composes cleanly through a shared channel.
+    Position ``i`` of width ``n`` always gets the same code: consecutive layers agree on what channel ``i`` is.
+
+    Args:
+        n: length of the dimension (no maximum).
+        num_features: ``E``, even.
+        seed: fixes the pseudo-random frequencies.
+        device: where to build the result.
+
+    Returns:
+        ``[n, num_features]`` float32 with entries in ``[-sqrt(2), sqrt(2)]``.
+    """
+    freqs = _index_frequencies(n, num_features, seed).to(device)
+    t = (torch.arange(n, dtype=torch.float64, device=device) + 0.5) / n
+    angles = 2 * math.pi * t[:, None] * freqs[None, :]
+    return (math.sqrt(2.0) * torch.cat([angles.cos(), angles.sin()], dim=1)).float()
+
+
+def kernel_position_encoding(kernel: tuple[int, ...], device: torch.device | str = "cpu") -> Tensor:
+    """Encoding of every position of a convolution kernel of any size and up to three dims.
+
+    Each dim contributes its centred coordinate ``t`` in ``(-1/2, 1/2)``, ``log2`` of the kernel size and
+    ``sin/cos(pi k t)`` for a few ``k``; missing dims (``1x1`` kernels, linear layers) encode as size 1.
+
+    Args:
+        kernel: the kernel's spatial sizes, e.g. ``()`` (linear), ``(3,)``, ``(7, 7)``, ``(3, 3, 3)``.
+        device: where to build the result.
+
+    Returns:
+        ``[prod(kernel), KERNEL_FEATURES]`` float32 in row-major kernel order (matching ``weight.flatten(2)``).
+
+    Raises:
+        ValueError: for kernels with more than :data:`KERNEL_DIMS` dims.
+    """
+    if len(kernel) > KERNEL_DIMS:
+        raise ValueError(f"kernel {kernel} has {len(kernel)} spatial dims; at most {KERNEL_DIMS} are supported")
+    sizes = (*kernel, *(1,) * (KERNEL_DIMS - len(kernel)))
+    axes = [(torch.arange(k, dtype=torch.float32, device=device) + 0.5) / k - 0.5 for k in sizes]
+    grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, KERNEL_DIMS)  # [K, 3]
+    freqs = math.pi * torch.arange(1, _KERNEL_FREQS + 1, dtype=torch.float32, device=device)
+    angles = grid[..., None] * freqs  # [K, 3, F]
+    log_k = torch.log2(torch.tensor(sizes, dtype=torch.float32, device=device)).expand_as(grid)
+    parts = [grid[..., None], log_k[..., None], angles.sin(), angles.cos()]
+    return torch.cat(parts, dim=-1).reshape(grid.shape[0], KERNEL_FEATURES)

@@ -1,0 +1,31 @@
+"""GNN backbones that turn initial node embeddings into context-aware ones, looked up by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from hypergen.ghn.gnn.gated import GatedGNN
+from hypergen.ghn.gnn.transformer import GraphTransformer
+
+__all__ = ["GNN_REGISTRY", "GatedGNN", "GraphTransformer", "build_gnn"]
+
+#: name -> factory(hidden, layers, heads, max_distance) of a module ``(h [N, hidden], data) -> [N, hidden]``.
+GNN_REGISTRY: dict[str, Callable[..., nn.Module]] = {
+    "transformer": lambda hidden, layers, heads, max_distance: GraphTransformer(hidden, layers, heads, max_distance),
+    "gated": lambda hidden, layers, heads, max_distance: GatedGNN(hidden, rounds=layers),
+}
+
+
+def build_gnn(name: str, hidden: int, layers: int, heads: int, max_distance: int) -> nn.Module:
+    """Build the GNN registered as ``name``.
+
+    Raises:
+        KeyError: for an unknown name (lists the registered ones).
+    """
+    try:
+        factory = GNN_REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown GNN {name!r}; registered: {sorted(GNN_REGISTRY)}") from None
+    return factory(hidden, layers, heads, max_distance)

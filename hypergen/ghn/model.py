@@ -1,0 +1,228 @@
+"""The graph hypernetwork: node encoder -> GNN -> per-parameter conditioning -> decoder -> scaling."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Batch, Data
+
+from hypergen.ghn.config import GHNConfig
+from hypergen.ghn.decoders import TensorLayout, build_decoder
+from hypergen.ghn.encoder import NodeEncoder
+from hypergen.ghn.encodings import log_size_encoding
+from hypergen.ghn.gnn import build_gnn
+from hypergen.ghn.scaling import ROLES, ParamScaler, fan_in_of, param_role
+from hypergen.graph.data import to_data
+from hypergen.graph.features import MAX_PARAM_DIMS
+from hypergen.graph.graph import PARAM_KINDS, ComputationGraph
+from hypergen.graph.inputs import ExampleInputs
+from hypergen.graph.ops import OpRegistry, default_registry
+from hypergen.graph.trace import trace_module
+
+__all__ = ["GraphHyperNetwork", "ParamGroup", "Target"]
+
+_MAX_SLOTS = 8  # parameters of one node beyond this share the last slot embedding
+_SHAPE_FREQS = 4
+_FALLBACK_OPS = ("unknown_module", "unknown_op")
+
+#: What a GHN can predict parameters for.
+Target = nn.Module | ComputationGraph | Data | Batch
+
+
+@dataclass
+class ParamGroup:
+    """Parameters of one shape and role, decoded together.
+
+    Attributes:
+        layout: their common shape, seen as rows x cols x kernel.
+        role: scaling role (see :mod:`hypergen.ghn.scaling`).
+        rows: ``[G]`` positions in the (batched) parameter list.
+        fan_in: ``[G]`` fan-in of each tensor.
+    """
+
+    layout: TensorLayout
+    role: str
+    rows: Tensor
+    fan_in: Tensor
+
+
+class GraphHyperNetwork(nn.Module):
+    """Predicts every parameter of a model from its computation graph in one forward pass.
+
+    Calling it on a graph (or a model, which is traced on the ``meta`` device first) returns
+    ``{qualified_name: tensor}``; on a :class:`~torch_geometric.data.Batch` a list of such dicts. Predictions are
+    differentiable, so a task loss computed through :func:`torch.func.functional_call` trains the GHN.
+
+    Args:
+        config: hyper-parameters (default :class:`GHNConfig`); ``op_vocabulary`` is filled from ``registry``.
+        registry: op registry graphs are encoded with (default :func:`~hypergen.graph.ops.default_registry`).
+
+    Raises:
+        KeyError: if ``config.op_vocabulary`` names an op the registry does not know.
+    """
+
+    def __init__(self, config: GHNConfig | None = None, registry: OpRegistry | None = None) -> None:
+        super().__init__()
+        config = copy.deepcopy(config) if config is not None else GHNConfig()
+        self.registry = registry or default_registry()
+        if not config.op_vocabulary:
+            config.op_vocabulary = [op.name for op in self.registry.op_types]
+        self.config = config
+        hidden = config.hidden
+        self.register_buffer("op_map", self._op_index_map(config.op_vocabulary), persistent=False)
+        self.encoder = NodeEncoder(len(config.op_vocabulary), hidden)
+        self.gnn = build_gnn(config.gnn, hidden, config.gnn_layers, config.heads, config.max_distance)
+        self.kind_embedding = nn.Embedding(len(PARAM_KINDS), hidden)
+        self.slot_embedding = nn.Embedding(_MAX_SLOTS, hidden)
+        self.role_embedding = nn.Embedding(len(ROLES), hidden)
+        self.shape_proj = nn.Linear(MAX_PARAM_DIMS * 2 * _SHAPE_FREQS, hidden)
+        self.cond_mlp = nn.Sequential(
+            nn.LayerNorm(hidden), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, hidden)
+        )
+        self.decoder = build_decoder(
+            config.decoder, hidden, config.rank, config.index_features, config.tile_size, config.mip
+        )
+        self.scaler = ParamScaler(hidden, config.scaling)
+
+    def _op_index_map(self, vocabulary: list[str]) -> Tensor:
+        """Registry op index -> row of this GHN's op embedding (ops newer than the vocabulary -> 'unknown')."""
+        position = {name: i for i, name in enumerate(vocabulary)}
+        fallback = next((position[name] for name in _FALLBACK_OPS if name in position), None)
+        mapping = []
+        for op in self.registry.op_types:
+            if op.name in position:
+                mapping.append(position[op.name])
+            elif fallback is not None:
+                mapping.append(fallback)
+            else:
+                raise KeyError(f"op {op.name!r} is not in the GHN's vocabulary and it has no 'unknown_module' entry")
+        return torch.tensor(mapping, dtype=torch.long)
+
+    @property
+    def num_parameters(self) -> int:
+        """Number of the GHN's own parameters."""
+        return sum(p.numel() for p in self.parameters())
+
+    # --- graph side -------------------------------------------------------------------------------------------
+
+    def as_data(self, target: Target, example_inputs: ExampleInputs = None) -> Data | Batch:
+        """Graph data for ``target``: models are traced on ``meta`` (parameters not attached are skipped, with a
+        warning listing them), graphs encoded, data moved to the GHN's device."""
+        if isinstance(target, nn.Module):
+            target = trace_module(target, example_inputs, strict=False, registry=self.registry)
+        if isinstance(target, ComputationGraph):
+            target = to_data(target, registry=self.registry, virtual_edge_cutoff=self.config.max_distance)
+        if not isinstance(target, Data | Batch):
+            raise TypeError(f"cannot predict parameters for a {type(target).__name__}; pass a model, graph or Data")
+        return target.to(self.op_map.device)
+
+    def node_embeddings(self, data: Data | Batch) -> Tensor:
+        """``[num_nodes, hidden]`` embeddings after the GNN."""
+        data = copy.copy(data)
+        data.op = self.op_map[data.op]
+        return self.gnn(self.encoder(data), data)
+
+    def plan(self, data: Data | Batch) -> list[ParamGroup]:
+        """Group the parameters of ``data`` by shape and role (one decoder call per group)."""
+        shapes = data.param_shape.tolist()
+        ndims = data.param_ndim.tolist()
+        nodes = data.param_node_index.tolist()
+        kinds = data.param_kind.tolist()
+        ops = data.op.tolist()
+        node_shapes = data.node_shape.tolist()
+        op_types = self.registry.op_types
+        groups: dict[tuple[tuple[int, ...], str], tuple[list[int], list[int]]] = {}
+        for row, (shape, ndim, node, kind) in enumerate(zip(shapes, ndims, nodes, kinds)):
+            shape = tuple(shape[:ndim])
+            node_shape = tuple(d for d in node_shapes[node] if d)
+            role = param_role(op_types[ops[node]], PARAM_KINDS[kind], ndim)
+            rows, fans = groups.setdefault((shape, role), ([], []))
+            rows.append(row)
+            fans.append(fan_in_of(shape, node_shape))
+        device = data.param_shape.device
+        return [
+            ParamGroup(TensorLayout.of(shape), role, torch.tensor(rows, device=device),
+                       torch.tensor(fans, dtype=torch.float32, device=device))
+            for (shape, role), (rows, fans) in groups.items()
+        ]
+
+    def conditioning(self, data: Data | Batch, h: Tensor) -> Tensor:
+        """``[num_params, hidden]``: node embedding + parameter kind, slot in its node, role and shape."""
+        role_index = {role: i for i, role in enumerate(ROLES)}
+        roles = torch.zeros_like(data.param_kind)
+        for group in self.plan(data):
+            roles[group.rows] = role_index[group.role]
+        cond = (
+            h[data.param_node_index]
+            + self.kind_embedding(data.param_kind)
+            + self.slot_embedding(data.param_slot.clamp(max=_MAX_SLOTS - 1))
+            + self.role_embedding(roles)
+            + self.shape_proj(log_size_encoding(data.param_shape, _SHAPE_FREQS))
+        )
+        return cond + self.cond_mlp(cond)
+
+    # --- prediction ---------------------------------------------------------------------------------------------
+
+    def decode(self, group: ParamGroup, cond: Tensor) -> Tensor:
+        """``[G, *shape]`` scaled weights of one group, from the ``[num_params, hidden]`` conditioning."""
+        rows_cond = cond[group.rows]
+        raw = self.decoder(rows_cond, group.layout)
+        return self.scaler(raw, group.role, group.fan_in, rows_cond)
+
+    def stream(self, data: Data | Batch, max_numel: int | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+        """Yield ``(rows [g], tensors [g, *shape])`` group by group, ``g * numel <= max_numel`` when given.
+
+        Bounds peak memory when writing predictions straight into a model (only one chunk lives at a time).
+        """
+        cond = self.conditioning(data, self.node_embeddings(data))
+        for group in self.plan(data):
+            per_tensor = max(1, group.layout.rows * (group.layout.cols or 1) * group.layout.kernel_numel)
+            step = group.rows.numel() if max_numel is None else max(1, max_numel // per_tensor)
+            for start in range(0, group.rows.numel(), step):
+                part = ParamGroup(group.layout, group.role, group.rows[start:start + step],
+                                  group.fan_in[start:start + step])
+                yield part.rows, self.decode(part, cond)
+
+    def forward(
+        self, target: Target, example_inputs: ExampleInputs = None
+    ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
+        """Predict all parameters.
+
+        Args:
+            target: a model (traced on ``meta`` with ``example_inputs``), a :class:`ComputationGraph`, its
+                :func:`~hypergen.graph.data.to_data` encoding, or a batch of encodings.
+            example_inputs: inputs for tracing a model (default: two 224x224 RGB images).
+
+        Returns:
+            ``{qualified_name: tensor}`` (a list of them, one per graph, for a batch).
+        """
+        data = self.as_data(target, example_inputs)
+        names = _flat_param_names(data)
+        flat: list[Tensor | None] = [None] * len(names)
+        for rows, tensors in self.stream(data):
+            for row, tensor in zip(rows.tolist(), tensors.unbind(0)):
+                flat[row] = tensor
+        if not isinstance(data, Batch):
+            return dict(zip(names, flat))
+        graph_of_param = data.batch[data.param_node_index].tolist()
+        out: list[dict[str, Tensor]] = [{} for _ in range(data.num_graphs)]
+        for name, graph, tensor in zip(names, graph_of_param, flat):
+            out[graph][name] = tensor
+        return out
+
+    def init_(self, model: nn.Module, example_inputs: ExampleInputs = None, **kwargs: object) -> object:
+        """Initialise ``model`` in place with predicted weights; see :func:`hypergen.apply.init_`."""
+        from hypergen.apply.init import init_
+
+        return init_(model, self, example_inputs, **kwargs)
+
+
+def _flat_param_names(data: Data | Batch) -> list[str]:
+    names = data.param_names
+    if isinstance(data, Batch):
+        return [name for graph_names in names for name in graph_names]
+    return list(names)

@@ -1,0 +1,121 @@
+"""Parameter roles and the scaling that gives predicted weights sane initial statistics.
+
+Every predicted tensor has a *role* (see :func:`param_role`) and a rule per role turns the decoder's raw output into
+the weight (``w`` = raw output divided by its RMS when ``ScalingConfig.normalize``, ``g`` = the GHN's learned gain for
+this tensor, in ``[1/max_gain, max_gain]`` and 1 for an untrained GHN):
+
+==============  ======================================  ==========================================================
+role            applies to                              value
+==============  ======================================  ==========================================================
+``weight``      conv/linear/attention weights (>=2-D)   ``g * sqrt(weight_beta / fan_in) * w`` (GHN-2 fan-in)
+``embedding``   embedding tables                        ``g * embedding_std * w``
+``norm_weight`` BatchNorm/LayerNorm/... weights          ``1 + g * norm_weight_spread * w``
+``norm_bias``   norm biases                             ``g * norm_bias_std * w``
+``bias``        other biases                            ``g * bias_std / sqrt(fan_in) * w`` (fan-in of the weight)
+``scale``       layer scale, ``param_scale``, PReLU     ``g * scale_value * (1 + w / 10)``
+``other``       position embeddings, tokens, tables     ``g * other_std * w``
+==============  ======================================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from hypergen.ghn.config import ScalingConfig
+from hypergen.ghn.decoders.base import RawParams
+from hypergen.graph.ops import OpType
+
+__all__ = ["ROLES", "param_role", "fan_in_of", "ParamScaler"]
+
+ROLES: tuple[str, ...] = ("weight", "embedding", "norm_weight", "norm_bias", "bias", "scale", "other")
+
+# Op names whose every parameter has one role, whatever its kind.
+_OP_ROLES: dict[str, str] = {
+    "layer_scale": "scale", "param_scale": "scale", "prelu": "scale",
+    "param_shift": "other", "param_token": "other", "param_table": "other", "parameter": "other",
+}
+# (op category, parameter kind) -> role.
+_CATEGORY_ROLES: dict[tuple[str, str], str] = {
+    ("norm", "weight"): "norm_weight", ("norm", "bias"): "norm_bias", ("norm", "other"): "norm_weight",
+    ("embedding", "weight"): "embedding",
+}
+# Parameter kind -> role when nothing above applies (1-D "weights" outside norms are scales, e.g. PReLU).
+_KIND_ROLES: dict[str, str] = {"weight": "weight", "bias": "bias", "other": "other"}
+
+
+def param_role(op: OpType, kind: str, ndim: int) -> str:
+    """Role of a parameter (one of :data:`ROLES`) from its node's op type, its kind and its rank."""
+    if op.name in _OP_ROLES:
+        return _OP_ROLES[op.name]
+    if (op.category, kind) in _CATEGORY_ROLES:
+        return _CATEGORY_ROLES[(op.category, kind)]
+    if kind == "weight" and ndim < 2:
+        return "scale"
+    return _KIND_ROLES[kind]
+
+
+def fan_in_of(shape: tuple[int, ...], node_shape: tuple[int, ...]) -> int:
+    """Fan-in used for scaling, as PyTorch computes it (``size(1) * receptive field``).
+
+    Tensors of rank < 2 (biases, norm weights) use their node's main weight instead (a bias scales with the fan-in of
+    the layer it belongs to); without one, their own length.
+    """
+    ref = shape if len(shape) >= 2 else (node_shape if len(node_shape) >= 2 else shape)
+    if len(ref) >= 2:
+        return max(1, ref[1] * math.prod(ref[2:]))
+    return max(1, ref[0] if ref else 1)
+
+
+# (fan_in [G], gain [G], config) -> (scale [G], offset [G]): the weight is ``scale * w + offset``.
+_Rule = Callable[[Tensor, Tensor, ScalingConfig], tuple[Tensor, Tensor]]
+
+_RULES: dict[str, _Rule] = {
+    "weight": lambda fan, g, c: (g * torch.sqrt(c.weight_beta / fan), torch.zeros_like(g)),
+    "embedding": lambda fan, g, c: (g * c.embedding_std, torch.zeros_like(g)),
+    "norm_weight": lambda fan, g, c: (g * c.norm_weight_spread, torch.ones_like(g)),
+    "norm_bias": lambda fan, g, c: (g * c.norm_bias_std, torch.zeros_like(g)),
+    "bias": lambda fan, g, c: (g * c.bias_std / torch.sqrt(fan), torch.zeros_like(g)),
+    "scale": lambda fan, g, c: (g * c.scale_value / 10, g * c.scale_value),
+    "other": lambda fan, g, c: (g * c.other_std, torch.zeros_like(g)),
+}
+
+
+class ParamScaler(nn.Module):
+    """Applies the role's rule with a learned, bounded per-tensor gain.
+
+    Args:
+        hidden: width of the conditioning vectors the gain is predicted from.
+        config: the scaling rules' constants.
+    """
+
+    def __init__(self, hidden: int, config: ScalingConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.gain_head = nn.Linear(hidden, 1)
+        nn.init.zeros_(self.gain_head.weight)
+        nn.init.zeros_(self.gain_head.bias)
+
+    def forward(self, raw: RawParams, role: str, fan_in: Tensor, cond: Tensor) -> Tensor:
+        """Scale ``G`` raw tensors of one role (materialising them once).
+
+        Args:
+            raw: decoder output for ``G`` tensors.
+            role: one of :data:`ROLES`.
+            fan_in: ``[G]`` fan-in of each tensor (see :func:`fan_in_of`).
+            cond: ``[G, hidden]`` conditioning vectors.
+
+        Returns:
+            ``[G, *shape]`` weights.
+        """
+        scale, offset = _RULES[role](fan_in.to(cond.dtype), self.gain(cond), self.config)
+        if self.config.normalize:
+            scale = scale / (raw.rms() + 1e-12)
+        return raw.materialize(scale, offset)
+
+    def gain(self, cond: Tensor) -> Tensor:
+        """``[G]`` learned gain in ``[1/max_gain, max_gain]`` (1 for an untrained GHN)."""
+        return self.config.max_gain ** torch.tanh(self.gain_head(cond).squeeze(-1))
