@@ -14,11 +14,12 @@ class ScalingConfig:
     """How raw decoder outputs become weights with sane initial statistics (see :mod:`hypergen.ghn.scaling`).
 
     Attributes:
-        normalize: divide each raw tensor by its RMS before scaling (per-tensor statistics are then set by the rules
-            below whatever the GHN's state; the GHN keeps a learned, bounded gain per tensor).
+        center: subtract each raw tensor's mean (weights are then zero-mean, norm weights average exactly 1).
+        normalize: divide each raw tensor by its standard deviation before scaling (per-tensor statistics are then
+            set by the rules below whatever the GHN's state; the GHN keeps a learned, bounded gain per tensor).
         weight_beta: conv/linear/attention weights get std ``sqrt(weight_beta / fan_in)`` (GHN-2's beta; 1 = LeCun).
         embedding_std: std of embedding tables (PyTorch's ``nn.Embedding`` default is 1).
-        bias_std: biases get std ``bias_std / sqrt(fan_in)`` of their node's weight.
+        bias_std: biases get std ``bias_std / sqrt(fan_in)`` of their node's weight (0.577: PyTorch's default).
         norm_weight_spread: norm weights are ``1 + spread * w`` (``w`` of unit RMS).
         norm_bias_std: std of norm biases.
         scale_value: learnable multiplicative scales (layer scale, ``param_scale`` nodes) are ``scale_value * (1 + w/10)``.
@@ -26,10 +27,11 @@ class ScalingConfig:
         max_gain: the learned per-tensor gain lies in ``[1/max_gain, max_gain]``.
     """
 
+    center: bool = True
     normalize: bool = True
     weight_beta: float = 1.0
     embedding_std: float = 1.0
-    bias_std: float = 0.5
+    bias_std: float = 0.577
     norm_weight_spread: float = 0.1
     norm_bias_std: float = 0.02
     scale_value: float = 0.1

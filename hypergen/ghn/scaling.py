@@ -1,8 +1,10 @@
 """Parameter roles and the scaling that gives predicted weights sane initial statistics.
 
 Every predicted tensor has a *role* (see :func:`param_role`) and a rule per role turns the decoder's raw output into
-the weight (``w`` = raw output divided by its RMS when ``ScalingConfig.normalize``, ``g`` = the GHN's learned gain for
-this tensor, in ``[1/max_gain, max_gain]`` and 1 for an untrained GHN):
+the weight (``w`` = raw output minus its mean when ``ScalingConfig.center``, divided by its standard deviation when
+``ScalingConfig.normalize``; ``g`` = the GHN's learned gain for this tensor, in ``[1/max_gain, max_gain]`` and 1 for an
+untrained GHN). Means and deviations of low-rank outputs are computed from the factors, so the full tensor is
+written exactly once:
 
 ==============  ======================================  ==========================================================
 role            applies to                              value
@@ -36,7 +38,7 @@ ROLES: tuple[str, ...] = ("weight", "embedding", "norm_weight", "norm_bias", "bi
 # Op names whose every parameter has one role, whatever its kind.
 _OP_ROLES: dict[str, str] = {
     "layer_scale": "scale", "param_scale": "scale", "prelu": "scale",
-    "param_shift": "other", "param_token": "other", "param_table": "other", "parameter": "other",
+    "param_shift": "other", "param_token": "other", "param_table": "other",
 }
 # (op category, parameter kind) -> role.
 _CATEGORY_ROLES: dict[tuple[str, str], str] = {
@@ -112,9 +114,11 @@ class ParamScaler(nn.Module):
             ``[G, *shape]`` weights.
         """
         scale, offset = _RULES[role](fan_in.to(cond.dtype), self.gain(cond), self.config)
+        mean = raw.mean() if self.config.center else torch.zeros_like(scale)
         if self.config.normalize:
-            scale = scale / (raw.rms() + 1e-12)
-        return raw.materialize(scale, offset)
+            spread = (raw.rms().square() - mean.square()).clamp(min=0).sqrt() if self.config.center else raw.rms()
+            scale = scale / (spread + 1e-12)
+        return raw.materialize(scale, offset - scale * mean)
 
     def gain(self, cond: Tensor) -> Tensor:
         """``[G]`` learned gain in ``[1/max_gain, max_gain]`` (1 for an untrained GHN)."""

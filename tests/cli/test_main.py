@@ -36,3 +36,27 @@ def test_console_script_is_installed():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "52/52 parameter tensors attached" in proc.stdout
+
+
+def test_create_ghn_and_init(tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    from hypergen.ghn import load_ghn
+    from hypergen.zoo import load_model
+
+    ckpt, out = tmp_path / "ghn.safetensors", tmp_path / "w.safetensors"
+    assert main(["create-ghn", "--out", str(ckpt), "--set", "hidden=32", "heads=4", "rank=8"]) == 0
+    assert load_ghn(ckpt).config.rank == 8
+    assert main(["init", "--ckpt", str(ckpt), "--model", "torchvision:resnet18", "--set", "num_classes=10",
+                 "--out", str(out)]) == 0
+    assert "predicted 62 tensors (11,181,642 scalars)" in capsys.readouterr().out
+    weights = load_file(str(out))
+    model = load_model("torchvision:resnet18", device="cpu", num_classes=10).model
+    model.load_state_dict(weights, strict=False)  # BatchNorm buffers are not predicted
+    assert {n for n, _ in model.named_parameters()} == set(weights)
+
+
+def test_init_errors(tmp_path):
+    assert main(["init", "--ckpt", str(tmp_path / "none.safetensors"), "--model", "torchvision:resnet18",
+                 "--out", str(tmp_path / "w.safetensors")]) == 2
+    assert main(["create-ghn", "--out", str(tmp_path / "g.safetensors"), "--set", "hiden=3"]) == 2

@@ -4,20 +4,11 @@ import pytest
 
 from hypergen.graph import trace_module
 from hypergen.zoo import load_model
+from hypergen.zoo.samples import HF_SMALL_CONFIGS
 
 pytest.importorskip("transformers")
 
-SMALL = {
-    "hf:gpt2:causal_lm": dict(n_layer=2, n_embd=64, n_head=4, vocab_size=1000),
-    "hf:bert:masked_lm": dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=128,
-                              vocab_size=1000),
-    "hf:llama:causal_lm": dict(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4,
-                               num_key_value_heads=2, vocab_size=1000),
-    "hf:bert:sequence_classification": dict(num_hidden_layers=1, hidden_size=32, num_attention_heads=2,
-                                            intermediate_size=64, num_labels=5),
-    "hf:vit:image_classification": dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4,
-                                        intermediate_size=128, image_size=32, patch_size=8, num_labels=10),
-}
+SMALL = HF_SMALL_CONFIGS
 
 
 @pytest.mark.parametrize("spec", sorted(SMALL))

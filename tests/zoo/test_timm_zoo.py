@@ -4,17 +4,9 @@ import pytest
 
 from hypergen.graph import trace_module
 from hypergen.zoo import load_model
+from hypergen.zoo.samples import TIMM_SAMPLE
 
 pytest.importorskip("timm")
-
-TIMM_SAMPLE = [
-    "resnet50d", "efficientnet_b0", "mobilenetv3_large_100", "convnext_atto", "convnextv2_atto",
-    "vit_tiny_patch16_224", "deit_tiny_distilled_patch16_224", "swin_tiny_patch4_window7_224", "regnety_002",
-    "densenet121", "mixer_s16_224", "resmlp_12_224", "poolformer_s12", "levit_128", "cait_xxs24_224",
-    "xcit_nano_12_p16_224", "efficientformer_l1", "mobilevit_xxs", "ghostnet_100", "dla34", "dpn68",
-    "hrnet_w18_small", "inception_v3", "rexnet_100", "crossvit_tiny_240", "pit_ti_224", "edgenext_xx_small",
-    "fastvit_t8", "maxvit_nano_rw_256", "coatnet_nano_rw_224", "eva02_tiny_patch14_224",
-]
 
 
 @pytest.mark.parametrize("name", TIMM_SAMPLE)

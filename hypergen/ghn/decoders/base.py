@@ -49,6 +49,10 @@ class RawParams:
         """``[G]`` root-mean-square of each tensor."""
         raise NotImplementedError
 
+    def mean(self) -> Tensor:
+        """``[G]`` mean of each tensor."""
+        raise NotImplementedError
+
     def materialize(self, scale: Tensor, offset: Tensor) -> Tensor:
         """``[G, *shape]`` values ``scale * raw + offset`` with ``scale, offset`` of shape ``[G]``."""
         raise NotImplementedError
@@ -64,6 +68,9 @@ class DenseParams(RawParams):
     def rms(self) -> Tensor:  # noqa: D102
         flat = self.values.flatten(1)
         return torch.linalg.vector_norm(flat, dim=1) / math.sqrt(max(flat.shape[1], 1))
+
+    def mean(self) -> Tensor:  # noqa: D102
+        return self.values.flatten(1).mean(dim=1)
 
     def materialize(self, scale: Tensor, offset: Tensor) -> Tensor:  # noqa: D102
         view = (-1,) + (1,) * (self.values.dim() - 1)
@@ -89,6 +96,10 @@ class LowRankParams(RawParams):
         gram_b = self.b.transpose(1, 2) @ self.b
         sq = (gram_a * gram_b).sum(dim=(1, 2)).clamp(min=0)
         return torch.sqrt(sq / (self.a.shape[1] * self.b.shape[1]))
+
+    def mean(self) -> Tensor:  # noqa: D102
+        # mean of A B^T = (sum of A's rows) . (sum of B's rows) / (rows * cols)
+        return (self.a.sum(1) * self.b.sum(1)).sum(-1) / (self.a.shape[1] * self.b.shape[1])
 
     def materialize(self, scale: Tensor, offset: Tensor) -> Tensor:  # noqa: D102
         g = self.a.shape[0]

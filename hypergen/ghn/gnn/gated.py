@@ -41,10 +41,14 @@ class LevelSchedule:
             (data.virtual_edge_index, 1.0 / data.virtual_edge_dist.clamp(min=1)),
         ]
         order = range(int(depth.max()) - 1, -1, -1) if backward else range(1, int(depth.max()) + 1)
+        # only nodes with a data-flow neighbour in the sweep's direction are updated (sinks keep their state in the
+        # backward sweep), so a graph gets the same result alone or in a batch with deeper graphs
+        receivers = torch.zeros_like(depth, dtype=torch.bool)
+        receivers[data.edge_index[0] if backward else data.edge_index[1]] = True
         position = torch.zeros_like(depth)
         node_groups = {}
         for d in order:
-            nodes = (depth == d).nonzero().flatten()
+            nodes = ((depth == d) & receivers).nonzero().flatten()
             position[nodes] = torch.arange(nodes.numel(), device=depth.device)
             node_groups[d] = nodes
         levels = []
@@ -52,7 +56,7 @@ class LevelSchedule:
             edges = []
             for index, weight in edge_sets:
                 src, dst = (index[1], index[0]) if backward else (index[0], index[1])
-                selected = (depth[dst] == d).nonzero().flatten()
+                selected = ((depth[dst] == d) & receivers[dst]).nonzero().flatten()
                 edges.append((src[selected], position[dst[selected]], weight[selected]))
             levels.append(_Level(node_groups[d], edges))
         return cls(levels)

@@ -1,0 +1,85 @@
+import pytest
+import torch
+from torch import nn
+
+from hypergen.apply import init_, recalibrate_batchnorm
+from hypergen.ghn import GHNConfig, GraphHyperNetwork
+from hypergen.zoo import load_model
+
+
+@pytest.fixture(scope="module")
+def ghn():
+    torch.manual_seed(0)
+    return GraphHyperNetwork(GHNConfig(hidden=32, heads=4)).eval()
+
+
+class _WithUnusedParam(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+        self.unused = nn.Parameter(torch.full((3,), 7.0))
+
+    def forward(self, x):
+        return self.bn(self.conv(x)).mean((2, 3))
+
+
+def test_init_replaces_every_parameter_of_a_torchvision_model(ghn):
+    model = load_model("torchvision:resnet18", device="cpu", num_classes=10).model
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    report = ghn.init_(model)
+    assert report.complete and len(report.predicted) == 62
+    assert report.predicted_numel == sum(p.numel() for p in model.parameters())
+    with torch.no_grad():
+        expected = ghn(model)
+    for name, param in model.named_parameters():
+        assert not torch.equal(param, before[name]), name
+        torch.testing.assert_close(param.detach(), expected[name])
+    assert "kept" in report.batchnorm
+
+
+def test_tied_weights_stay_tied(ghn):
+    zoo = load_model("hf:gpt2:causal_lm", device="cpu", n_layer=1, n_embd=32, n_head=2, vocab_size=300)
+    model = zoo.model
+    report = ghn.init_(model, zoo.example_inputs)
+    assert model.lm_head.weight is model.transformer.wte.weight
+    assert {"lm_head.weight", "transformer.wte.weight"} <= set(report.predicted)
+    assert report.complete
+
+
+def test_unattached_parameters_are_reported_and_kept(ghn):
+    model = _WithUnusedParam()
+    with pytest.warns(UserWarning, match="unused"):
+        report = init_(model, ghn, (2, 3, 8, 8))
+    assert set(report.not_predicted) == {"unused"}
+    assert torch.equal(model.unused.detach(), torch.full((3,), 7.0))
+    assert "not predicted: unused" in report.summary()
+
+
+def test_batchnorm_keep_and_recalibrate(ghn):
+    torch.manual_seed(0)
+    model = _WithUnusedParam()
+    batches = [torch.randn(16, 3, 8, 8) + 2 for _ in range(3)]
+    with pytest.warns(UserWarning):
+        init_(model, ghn, (2, 3, 8, 8))
+    assert torch.equal(model.bn.running_mean, torch.zeros(4))  # kept as they were
+    with pytest.warns(UserWarning):
+        report = init_(model, ghn, (2, 3, 8, 8), batchnorm="recalibrate", calibration_batches=batches)
+    assert report.batchnorm == "recalibrated on 3 batches"
+    with torch.no_grad():
+        conv_out = torch.cat([model.conv(b) for b in batches])
+    torch.testing.assert_close(model.bn.running_mean, conv_out.mean((0, 2, 3)), atol=1e-4, rtol=1e-4)
+    assert model.training and model.bn.momentum == 0.1  # modes and momentum restored
+
+
+def test_init_errors(ghn):
+    with torch.device("meta"):
+        meta_model = nn.Linear(3, 4)
+    with pytest.raises(ValueError, match="are on meta"):
+        init_(meta_model, ghn, (2, 3))
+    with pytest.raises(ValueError, match="needs calibration_batches"):
+        init_(nn.Linear(3, 4), ghn, (2, 3), batchnorm="recalibrate")
+    with pytest.raises(ValueError, match="batchnorm='batch'"):
+        init_(nn.Linear(3, 4), ghn, (2, 3), batchnorm="batch")
+    with pytest.raises(ValueError, match="no calibration batches"):
+        recalibrate_batchnorm(nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2)), [])

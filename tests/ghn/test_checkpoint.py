@@ -1,0 +1,73 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from hypergen.ghn import CheckpointError, GHNConfig, GraphHyperNetwork, load_ghn, read_config, save_ghn
+
+
+def _net() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 5))
+
+
+@pytest.mark.parametrize("config", [GHNConfig(hidden=32, heads=4), GHNConfig(hidden=32, gnn="gated",
+                                                                                decoder="tiling", mip=True)])
+def test_save_load_gives_identical_predictions(tmp_path, config):
+    torch.manual_seed(0)
+    ghn = GraphHyperNetwork(config)
+    with torch.no_grad():  # make every parameter non-trivial, as after training
+        for p in ghn.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    path = save_ghn(ghn, tmp_path / "ghn.safetensors")
+    loaded = load_ghn(path)
+    assert loaded.config == ghn.config
+    assert read_config(path).gnn == config.gnn
+    with torch.no_grad():
+        a, b = ghn(_net(), (2, 3, 8, 8)), loaded(_net(), (2, 3, 8, 8))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_refuses_corrupted_truncated_foreign_and_other_version_files(tmp_path):
+    path = save_ghn(GraphHyperNetwork(GHNConfig(hidden=16, heads=4)), tmp_path / "ghn.safetensors")
+    raw = bytearray(path.read_bytes())
+
+    flipped = tmp_path / "flipped.safetensors"
+    raw_flipped = bytearray(raw)
+    raw_flipped[-10] ^= 0xFF  # a bit flip inside tensor data
+    flipped.write_bytes(bytes(raw_flipped))
+    with pytest.raises(CheckpointError, match="corrupted"):
+        load_ghn(flipped)
+
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(bytes(raw[: len(raw) // 2]))
+    with pytest.raises(CheckpointError, match="not a readable safetensors"):
+        load_ghn(truncated)
+
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(foreign))
+    with pytest.raises(CheckpointError, match="not a hypergen GHN checkpoint"):
+        load_ghn(foreign)
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        metadata = dict(f.metadata())
+    metadata["format_version"] = "999"
+    other = tmp_path / "other.safetensors"
+    save_file(load_file(str(path)), str(other), metadata=metadata)
+    with pytest.raises(CheckpointError, match="format version '999'"):
+        load_ghn(other)
+
+    with pytest.raises(FileNotFoundError):
+        load_ghn(tmp_path / "missing.safetensors")
+
+
+def test_checkpoint_is_plain_safetensors_with_json_config(tmp_path):
+    path = save_ghn(GraphHyperNetwork(GHNConfig(hidden=16, heads=4, rank=4)), tmp_path / "g.safetensors")
+    header_len = int.from_bytes(path.read_bytes()[:8], "little")
+    header = json.loads(path.read_bytes()[8:8 + header_len])
+    config = json.loads(header["__metadata__"]["config"])
+    assert config["rank"] == 4 and "conv2d" in config["op_vocabulary"]
+    assert header["__metadata__"]["format"] == "hypergen.ghn"

@@ -1,0 +1,70 @@
+import math
+
+import pytest
+import torch
+
+from hypergen.ghn.decoders import LowRankDecoder, LowRankParams, TensorLayout, TilingDecoder, build_decoder
+
+
+@pytest.mark.parametrize(
+    ("shape", "rows", "cols", "kernel"),
+    [
+        ((768,), 768, None, ()),
+        ((1, 1, 768), 768, None, ()),  # ViT class token
+        ((1, 197, 768), 197, 768, ()),  # position embedding
+        ((64, 3, 7, 7), 64, 3, (7, 7)),
+        ((32, 1, 3, 3), 32, 1, (3, 3)),  # depthwise
+        ((8, 4, 3, 3, 3), 8, 4, (3, 3, 3)),
+        ((), 1, None, ()),
+    ],
+)
+def test_layout(shape, rows, cols, kernel):
+    layout = TensorLayout.of(shape)
+    assert (layout.rows, layout.cols, layout.kernel) == (rows, cols, kernel)
+
+
+def test_lowrank_decoder_size_does_not_depend_on_target_width():
+    torch.manual_seed(0)
+    dec = LowRankDecoder(hidden=32, rank=8, index_features=16)
+    size = sum(p.numel() for p in dec.parameters())
+    cond = torch.randn(1, 32)
+    for shape in [(50257, 1280), (5120, 5120), (512, 2048, 7, 7), (10, 4096), (16, 8, 5)]:
+        raw = dec(cond, TensorLayout.of(shape))
+        assert isinstance(raw, LowRankParams)
+        assert raw.a.shape == (1, shape[0], 8) and raw.b.shape == (1, math.prod(shape[1:]), 8)
+    assert sum(p.numel() for p in dec.parameters()) == size
+
+
+def test_lowrank_materialize_matches_factors_and_has_rank_r():
+    torch.manual_seed(0)
+    dec = LowRankDecoder(hidden=16, rank=4, index_features=16)
+    raw = dec(torch.randn(3, 16), TensorLayout.of((40, 12, 3, 3)))
+    w = raw.materialize(torch.ones(3), torch.zeros(3))
+    assert w.shape == (3, 40, 12, 3, 3)
+    dense = w.flatten(2)
+    assert torch.allclose(raw.rms(), dense.pow(2).mean(dim=(1, 2)).sqrt(), rtol=1e-4)
+    assert all(torch.linalg.matrix_rank(d) <= 4 for d in dense)
+    shifted = raw.materialize(torch.full((3,), 2.0), torch.ones(3))
+    assert torch.allclose(shifted, 2 * w + 1, atol=1e-5)
+
+
+def test_big_embedding_is_predicted():
+    dec = LowRankDecoder(hidden=16, rank=8, index_features=32)
+    w = dec(torch.randn(1, 16), TensorLayout.of((50257, 1280))).materialize(torch.ones(1), torch.zeros(1))
+    assert w.shape == (1, 50257, 1280) and torch.isfinite(w).all()
+    assert w[0].std(dim=1).min() > 0  # every token row is non-constant
+
+
+@pytest.mark.parametrize("shape", [(64, 3, 7, 7), (100, 70), (33,), (8, 4, 5), (8, 4, 1, 1), (6, 2, 3, 3, 3)])
+def test_tiling_decoder_shapes_and_tiling(shape):
+    torch.manual_seed(0)
+    dec = TilingDecoder(hidden=16, tile_size=8)
+    w = dec(torch.randn(2, 16), TensorLayout.of(shape)).values
+    assert w.shape == (2, *shape)
+    if len(shape) >= 2 and shape[0] > 8:
+        assert torch.equal(w[:, :8], w[:, 8:16])  # GHN-2 tiling repeats the block
+
+
+def test_unknown_decoder_name():
+    with pytest.raises(KeyError, match="registered"):
+        build_decoder("nope", 16, 4, 16, 8, False)

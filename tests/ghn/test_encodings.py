@@ -1,0 +1,38 @@
+import torch
+
+from hypergen.ghn.encodings import KERNEL_FEATURES, index_encoding, kernel_position_encoding, log_size_encoding
+
+
+def test_index_encoding_low_frequencies_are_orthogonal_for_any_width():
+    for n in (64, 100, 50257):
+        p = index_encoding(n, 64).double()
+        assert p.shape == (n, 64)
+        low = torch.cat([p[:, :16], p[:, 32:48]], dim=1)  # cos/sin of the deterministic low frequencies
+        gram = low.t() @ low / n
+        off = gram - torch.diag(torch.diag(gram))
+        assert off.abs().max() < 1e-6
+        assert torch.allclose(torch.diag(gram)[1:16], torch.full((15,), 1.0, dtype=torch.double), atol=1e-6)
+
+
+def test_index_encoding_is_a_function_of_position_and_width():
+    assert torch.equal(index_encoding(512, 64), index_encoding(512, 64))
+    big = index_encoding(50257, 64)
+    # neighbouring tokens are not near-duplicates: high frequencies separate them
+    assert (big[1] - big[0]).norm() > 0.5
+    assert not torch.equal(index_encoding(512, 64, seed=1), index_encoding(512, 64))
+
+
+def test_kernel_positions_any_size_and_dims():
+    assert kernel_position_encoding(()).shape == (1, KERNEL_FEATURES)
+    assert kernel_position_encoding((3,)).shape == (3, KERNEL_FEATURES)
+    enc = kernel_position_encoding((7, 7))
+    assert enc.shape == (49, KERNEL_FEATURES)
+    assert torch.unique(enc, dim=0).shape[0] == 49  # every position has its own code
+    assert kernel_position_encoding((3, 3, 3)).shape == (27, KERNEL_FEATURES)
+
+
+def test_log_size_encoding_separates_unseen_sizes():
+    codes = log_size_encoding(torch.tensor([[50257], [50258], [768]]), 6)
+    assert codes.shape == (3, 12)
+    assert not torch.equal(codes[0], codes[1])
+    assert (codes[0] - codes[2]).norm() > (codes[0] - codes[1]).norm()

@@ -1,0 +1,177 @@
+"""Behaviour of the GHN: default-init statistics, gradients, batching, op vocabulary, configs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hypergen.apply import forward_with, materialize_buffers
+from hypergen.ghn import GHNConfig, GraphHyperNetwork
+from hypergen.graph import trace_module
+from hypergen.graph.data import batch_graphs, to_data
+from hypergen.zoo import load_model
+
+VARIANTS = [dict(), dict(gnn="gated"), dict(decoder="tiling"), dict(mip=True), dict(gnn="gated", decoder="tiling")]
+
+
+def _small_cnn(num_classes: int = 10) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, num_classes),
+    )
+
+
+def _default_init_(model: nn.Module) -> set[str]:
+    """Apply every layer's PyTorch default init (children first, so containers like MHA get the last word).
+
+    Returns the names of parameters that some layer initialised.
+    """
+    covered: set[str] = set()
+    modules = list(model.named_modules())
+    for name, module in reversed(modules):
+        reset = getattr(module, "_reset_parameters", None) or getattr(module, "reset_parameters", None)
+        if reset is None or name == "":
+            continue
+        reset()
+        covered.update(f"{name}.{p}" for p, _ in module.named_parameters())
+    return covered
+
+
+class _Conv1d3dNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = nn.Conv1d(2, 24, 5)
+        self.c3 = nn.Conv3d(1, 8, (3, 3, 3))
+        self.norm = nn.GroupNorm(4, 8)
+        self.head = nn.Linear(24 + 8, 7)
+
+    def forward(self, x1: torch.Tensor, x3: torch.Tensor) -> torch.Tensor:
+        a = self.c1(x1).mean(-1)
+        b = self.norm(self.c3(x3)).mean((-1, -2, -3))
+        return self.head(torch.cat([a, b], 1))
+
+
+def _stat_models():
+    tv = [(f"torchvision:{n}", {}) for n in
+          ("resnet18", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny", "vit_b_16", "swin_t", "regnet_x_400mf")]
+    return tv + [("hf:gpt2:causal_lm", dict(n_layer=2)), ("hf:bert:masked_lm", dict(num_hidden_layers=2))]
+
+
+@pytest.mark.parametrize(("spec", "kwargs"), _stat_models())
+def test_untrained_ghn_matches_default_init_statistics(spec, kwargs):
+    torch.manual_seed(0)
+    ghn = GraphHyperNetwork().eval()
+    zoo = load_model(spec, device="cpu", **kwargs)
+    covered = _default_init_(zoo.model)
+    reference = dict(zoo.model.named_parameters())
+    with torch.inference_mode():
+        predicted = ghn(trace_module(zoo.model, zoo.example_inputs))
+    _assert_within_factor_two(predicted, reference, covered)
+
+
+def test_conv1d_conv3d_statistics():
+    torch.manual_seed(0)
+    model = _Conv1d3dNet()
+    covered = _default_init_(model)
+    with torch.inference_mode():
+        predicted = GraphHyperNetwork()(trace_module(model, ((2, 2, 30), (2, 1, 6, 6, 6))))
+    _assert_within_factor_two(predicted, dict(model.named_parameters()), covered)
+
+
+def _assert_within_factor_two(predicted, reference, covered):
+    problems, checked = [], 0
+    for name, ref in reference.items():
+        pred = predicted[name]
+        if name not in covered or ref.numel() < 2:
+            continue
+        checked += 1
+        ref_std, pred_std = ref.float().std().item(), pred.float().std().item()
+        if ref_std > 0:
+            if not 0.5 <= pred_std / ref_std <= 2.0:
+                problems.append(f"{name}: std {pred_std:.4g} vs default {ref_std:.4g}")
+        elif abs(pred.mean().item() - ref.mean().item()) > 0.1 or pred_std > 0.15:
+            problems.append(f"{name}: mean {pred.mean().item():.3g}/std {pred_std:.3g} vs constant {ref.mean().item()}")
+    assert checked > 0
+    assert problems == [], "\n".join(problems)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(f"{k}={x}" for k, x in v.items()) or "default")
+def test_gradients_flow_and_a_step_lowers_the_loss(variant):
+    torch.manual_seed(0)
+    ghn = GraphHyperNetwork(GHNConfig(hidden=32, heads=4, rank=8, index_features=16, tile_size=8, **variant))
+    with torch.device("meta"):
+        target = _small_cnn()
+    materialize_buffers(target)
+    data = to_data(trace_module(target, (8, 1, 12, 12)))
+    x, y = torch.randn(32, 1, 12, 12), torch.randint(0, 10, (32,))
+    opt = torch.optim.Adam(ghn.parameters(), lr=3e-3)
+
+    def loss_fn() -> torch.Tensor:
+        return F.cross_entropy(forward_with(target, ghn(data), x), y)
+
+    first = loss_fn()
+    first.backward()
+    with_grad = [n for n, p in ghn.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+    total = [n for n, _ in ghn.named_parameters()]
+    assert len(with_grad) >= 0.8 * len(total), sorted(set(total) - set(with_grad))
+    assert any(n.startswith("encoder.") for n in with_grad) and any(n.startswith("gnn.") for n in with_grad)
+    opt.step()
+    for _ in range(15):
+        opt.zero_grad()
+        loss_fn().backward()
+        opt.step()
+    assert loss_fn().item() < first.item() - 0.1
+
+
+@pytest.mark.parametrize("gnn", ["transformer", "gated"])
+def test_batched_prediction_equals_single(gnn):
+    torch.manual_seed(0)
+    ghn = GraphHyperNetwork(GHNConfig(hidden=32, heads=4, gnn=gnn)).eval()
+    graphs = [to_data(trace_module(_small_cnn(3), (2, 1, 8, 8))),
+              to_data(trace_module(nn.Sequential(nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 2)), (2, 5)))]
+    with torch.no_grad():
+        batched = ghn(batch_graphs(graphs))
+        single = [ghn(g) for g in graphs]
+    assert len(batched) == 2
+    for b, s in zip(batched, single):
+        assert b.keys() == s.keys()
+        for name in s:
+            torch.testing.assert_close(b[name], s[name], atol=1e-5, rtol=1e-4)
+
+
+def test_accepts_model_graph_or_data_and_any_number_of_classes():
+    torch.manual_seed(0)
+    ghn = GraphHyperNetwork(GHNConfig(hidden=32, heads=4)).eval()
+    for classes in (2, 10, 1000, 21843):
+        model = _small_cnn(classes)
+        with torch.no_grad():
+            from_model = ghn(model, (2, 1, 8, 8))
+            from_data = ghn(to_data(trace_module(model, (2, 1, 8, 8))))
+        assert from_model["8.weight"].shape == (classes, 32)
+        torch.testing.assert_close(from_model["8.weight"], from_data["8.weight"])
+    with pytest.raises(TypeError, match="cannot predict"):
+        ghn("resnet50")
+
+
+def test_newer_ops_map_to_unknown():
+    full = GraphHyperNetwork(GHNConfig(hidden=16, heads=4))
+    vocab = [n for n in full.config.op_vocabulary if n != "conv2d"]
+    ghn = GraphHyperNetwork(GHNConfig(hidden=16, heads=4, op_vocabulary=vocab))
+    assert ghn.encoder.num_ops == len(vocab)
+    conv2d = ghn.registry.op("conv2d").index
+    assert ghn.op_map[conv2d] == vocab.index("unknown_module")
+    with torch.no_grad():
+        assert ghn(_small_cnn(), (2, 1, 8, 8))["0.weight"].shape == (16, 1, 3, 3)
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="unknown GHNConfig keys \\['hiden'\\]"):
+        GHNConfig.from_dict({"hiden": 3})
+    with pytest.raises(ValueError, match="unknown ScalingConfig keys"):
+        GHNConfig.from_dict({"scaling": {"beta": 2}})
+    with pytest.raises(KeyError, match="unknown GNN 'gcn'"):
+        GraphHyperNetwork(GHNConfig(gnn="gcn"))
+    assert GHNConfig.from_dict(GHNConfig(rank=4).to_dict()) == GHNConfig(rank=4)

@@ -1,0 +1,51 @@
+import math
+
+import pytest
+import torch
+
+from hypergen.ghn.config import ScalingConfig
+from hypergen.ghn.decoders import DenseParams, TensorLayout
+from hypergen.ghn.scaling import ParamScaler, fan_in_of, param_role
+from hypergen.graph.ops import default_registry
+
+
+@pytest.mark.parametrize(
+    ("op", "kind", "ndim", "role"),
+    [
+        ("conv2d", "weight", 4, "weight"), ("linear", "weight", 2, "weight"), ("linear", "bias", 1, "bias"),
+        ("multihead_attention", "weight", 2, "weight"), ("embedding", "weight", 2, "embedding"),
+        ("batch_norm", "weight", 1, "norm_weight"), ("layer_norm", "bias", 1, "norm_bias"),
+        ("rms_norm", "weight", 1, "norm_weight"), ("layer_scale", "other", 1, "scale"),
+        ("param_scale", "weight", 3, "scale"), ("param_token", "weight", 3, "other"),
+        ("param_shift", "weight", 3, "other"), ("param_table", "weight", 2, "other"), ("prelu", "weight", 1, "scale"),
+    ],
+)
+def test_roles(op, kind, ndim, role):
+    assert param_role(default_registry().op(op), kind, ndim) == role
+
+
+def test_fan_in_follows_pytorch():
+    assert fan_in_of((64, 32, 3, 3), ()) == 288
+    assert fan_in_of((10, 512), ()) == 512
+    assert fan_in_of((64,), (64, 32, 3, 3)) == 288  # a bias scales with its layer's weight
+    assert fan_in_of((768,), (768,)) == 768
+
+
+def test_rules_give_target_statistics_for_untrained_gain():
+    torch.manual_seed(0)
+    scaler = ParamScaler(8, ScalingConfig())
+    cond = torch.randn(2, 8)
+    raw = DenseParams(torch.randn(2, 256, 128) * 7, TensorLayout.of((256, 128)))
+    w = scaler(raw, "weight", torch.tensor([128.0, 128.0]), cond)
+    assert torch.allclose(w.flatten(1).pow(2).mean(1).sqrt(), torch.full((2,), 1 / math.sqrt(128)), rtol=1e-4)
+    norm = scaler(DenseParams(torch.randn(2, 64), TensorLayout.of((64,))), "norm_weight", torch.ones(2), cond)
+    assert abs(norm.mean() - 1) < 0.05 and abs(norm.std() - 0.1) < 0.03
+    scale = scaler(DenseParams(torch.randn(2, 64), TensorLayout.of((64,))), "scale", torch.ones(2), cond)
+    assert (scale > 0).all() and abs(scale.mean() - 0.1) < 0.01
+
+
+def test_gain_is_bounded():
+    scaler = ParamScaler(4, ScalingConfig(max_gain=4.0))
+    with torch.no_grad():
+        scaler.gain_head.bias.fill_(100.0)
+    assert torch.allclose(scaler.gain(torch.zeros(3, 4)), torch.full((3,), 4.0))
