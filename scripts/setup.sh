@@ -7,3 +7,24 @@ PYTHON=${PYTHON:-python3}
 # torch first and pinned: with 2.13.0 (CPU build) in place, nothing below can pull a newer CUDA torch.
 .venv/bin/pip install --quiet --disable-pip-version-check "torch==2.13.0"
 .venv/bin/pip install --quiet --disable-pip-version-check -e ".[all]"
+
+# Fashion-MNIST, the default task data, is the Debian package dataset-fashion-mnist (IDX files in
+# /usr/share/datasets/fashion-mnist); skipped when it is there or $HYPERGEN_FASHION_MNIST_ROOT points at a copy.
+FASHION_MNIST_DIR=/usr/share/datasets/fashion-mnist
+install_fashion_mnist() {
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
+        sudo=sudo
+    fi
+    if ! command -v apt-get >/dev/null 2>&1 || { [ "$(id -u)" -ne 0 ] && [ -z "$sudo" ]; }; then
+        echo "setup.sh: Fashion-MNIST is missing ($FASHION_MNIST_DIR) and cannot be installed here: that needs" \
+             "apt-get and root or sudo. Install the Debian package dataset-fashion-mnist as root, or set" \
+             "HYPERGEN_FASHION_MNIST_ROOT to a folder holding the Fashion-MNIST IDX files, then re-run." >&2
+        exit 1
+    fi
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist
+}
+if [ ! -e "$FASHION_MNIST_DIR/train-images-idx3-ubyte.gz" ] && [ ! -d "${HYPERGEN_FASHION_MNIST_ROOT:-/nonexistent}" ]; then
+    install_fashion_mnist
+fi
