@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _harness import run_child, write_report
 
 # name -> (zoo spec, config overrides, reference GHN-3 graph-builder median seconds measured on this machine)
 MODELS: dict[str, tuple[str, dict, float | None]] = {
@@ -66,9 +67,7 @@ def main() -> None:
     rows = ["| model | params | nodes | coverage | trace+to_data median (s) | first call (s) | reference (s) | "
             "peak RSS (MB) | target met |", "|---|---|---|---|---|---|---|---|---|"]
     for name in args.models:
-        proc = subprocess.run([sys.executable, __file__, "--child", name, "--repeats", str(args.repeats)],
-                              capture_output=True, text=True, check=True)
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        r = run_child(__file__, name, ["--repeats", str(args.repeats)])
         ref = MODELS[name][2]
         max_s, max_mb = TARGETS.get(name, (ref, 500.0))
         ok = r["median_s"] <= max_s and r["peak_rss_mb"] <= max_mb
@@ -77,9 +76,8 @@ def main() -> None:
                     f"{r['peak_rss_mb']:.0f} | {'yes' if ok else 'NO'} (≤{max_s} s, ≤{max_mb:.0f} MB) |")
         sys.stderr.write(rows[-1] + "\n")
     table = "\n".join(rows)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(f"# Tracing benchmark\n\nCommand: `OMP_NUM_THREADS=1 python benchmarks/bench_trace.py "
-                              f"--repeats {args.repeats}`\n\n{table}\n")
+    write_report(args.out, "Tracing benchmark",
+                 f"OMP_NUM_THREADS=1 python benchmarks/bench_trace.py --repeats {args.repeats}", table)
     sys.stdout.write(table + "\n")
 
 

@@ -25,8 +25,6 @@ log = logging.getLogger(__name__)
 #: What ``init_`` does with BatchNorm running statistics.
 BATCHNORM_MODES = ("keep", "recalibrate")
 
-_DEFAULT_CHUNK = 1 << 24  # elements decoded at once (64 MB in float32): bounds extra memory on huge models
-
 
 @dataclass
 class InitReport:
@@ -73,12 +71,12 @@ def init_(
     *,
     batchnorm: Literal["keep", "recalibrate"] = "keep",
     calibration_batches: Iterable[Any] | None = None,
-    max_chunk_numel: int = _DEFAULT_CHUNK,
 ) -> InitReport:
     """Initialise ``model`` in place with the parameters ``ghn`` predicts for it.
 
-    The model is traced on ``meta`` (no copy of its weights), predictions are decoded chunk by chunk and copied
-    straight into the parameters, so extra memory stays around ``max_chunk_numel`` scalars whatever the model size.
+    The model is traced on ``meta`` (no copy of its weights) and every prediction is written straight into its
+    parameter's storage (see :meth:`GraphHyperNetwork.write_`), so extra memory stays at the size of the low-rank
+    factors whatever the model size.
 
     Args:
         model: a model whose parameters live on a real device.
@@ -87,7 +85,6 @@ def init_(
         batchnorm: ``"keep"`` leaves running statistics as they are (eval-mode outputs then use them as they are);
             ``"recalibrate"`` re-estimates them on ``calibration_batches`` with the new weights.
         calibration_batches: a few input batches (or ``(inputs, targets)`` pairs), for ``"recalibrate"``.
-        max_chunk_numel: upper bound on scalars decoded at once.
 
     Returns:
         An :class:`InitReport` listing predicted and not-predicted parameters.
@@ -112,17 +109,11 @@ def init_(
     report = InitReport(type(model).__name__, not_predicted=dict(graph.coverage.missing))
     params = dict(model.named_parameters())
     aliases = _aliases(model)
-    names = list(data.param_names)
     with torch.no_grad():
-        for rows, tensors in ghn.stream(data, max_numel=max_chunk_numel):
-            for row, tensor in zip(rows.tolist(), tensors):
-                target = params[names[row]]
-                if target.shape != tensor.shape:
-                    raise ValueError(f"predicted {tuple(tensor.shape)} for {names[row]!r} of shape "
-                                     f"{tuple(target.shape)}; the graph does not match the model")
-                target.copy_(tensor)
-                report.predicted.extend(aliases.get(names[row], [names[row]]))
-                report.predicted_numel += tensor.numel()
+        written = ghn.write_(data, {name: params[name].data for name in data.param_names})
+    for name in written:
+        report.predicted.extend(aliases.get(name, [name]))
+        report.predicted_numel += params[name].numel()
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     if has_bn and batchnorm == "recalibrate":
         count = recalibrate_batchnorm(model, calibration_batches)

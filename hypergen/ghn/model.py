@@ -187,6 +187,34 @@ class GraphHyperNetwork(nn.Module):
                                   group.fan_in[start:start + step])
                 yield part.rows, self.decode(part, cond)
 
+    def write_(self, data: Data, targets: dict[str, Tensor]) -> list[str]:
+        """Decode every parameter of ``data`` straight into ``targets[name]`` (no intermediate copy where the target
+        is a contiguous float32 tensor), without autograd. Returns the names written.
+
+        Raises:
+            ValueError: if a target's shape differs from its prediction's (names it).
+        """
+        names = _flat_param_names(data)
+        written = []
+        with torch.no_grad():
+            cond = self.conditioning(data, self.node_embeddings(data))
+            for group in self.plan(data):
+                rows_cond = cond[group.rows]
+                raw = self.decoder(rows_cond, group.layout)
+                scale, offset = self.scaler.coefficients(raw, group.role, group.fan_in, rows_cond)
+                for i, row in enumerate(group.rows.tolist()):
+                    target = targets[names[row]]
+                    if tuple(target.shape) != group.layout.shape:
+                        raise ValueError(f"parameter {names[row]!r} has shape {tuple(target.shape)} but the graph "
+                                         f"says {group.layout.shape}; trace the model it belongs to")
+                    one = raw.select(i)
+                    if target.dtype == torch.float32 and target.is_contiguous() and target.device == scale.device:
+                        one.materialize(scale[i:i + 1], offset[i:i + 1], out=target.view(1, *target.shape))
+                    else:
+                        target.copy_(one.materialize(scale[i:i + 1], offset[i:i + 1])[0])
+                    written.append(names[row])
+        return written
+
     def forward(
         self, target: Target, example_inputs: ExampleInputs = None
     ) -> dict[str, Tensor] | list[dict[str, Tensor]]:

@@ -113,12 +113,16 @@ class ParamScaler(nn.Module):
         Returns:
             ``[G, *shape]`` weights.
         """
+        return raw.materialize(*self.coefficients(raw, role, fan_in, cond))
+
+    def coefficients(self, raw: RawParams, role: str, fan_in: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
+        """``(scale [G], offset [G])`` such that the weights are ``scale * raw + offset``."""
         scale, offset = _RULES[role](fan_in.to(cond.dtype), self.gain(cond), self.config)
         mean = raw.mean() if self.config.center else torch.zeros_like(scale)
         if self.config.normalize:
             spread = (raw.rms().square() - mean.square()).clamp(min=0).sqrt() if self.config.center else raw.rms()
             scale = scale / (spread + 1e-12)
-        return raw.materialize(scale, offset - scale * mean)
+        return scale, offset - scale * mean
 
     def gain(self, cond: Tensor) -> Tensor:
         """``[G]`` learned gain in ``[1/max_gain, max_gain]`` (1 for an untrained GHN)."""

@@ -53,8 +53,15 @@ class RawParams:
         """``[G]`` mean of each tensor."""
         raise NotImplementedError
 
-    def materialize(self, scale: Tensor, offset: Tensor) -> Tensor:
-        """``[G, *shape]`` values ``scale * raw + offset`` with ``scale, offset`` of shape ``[G]``."""
+    def materialize(self, scale: Tensor, offset: Tensor, out: Tensor | None = None) -> Tensor:
+        """``[G, *shape]`` values ``scale * raw + offset`` with ``scale, offset`` of shape ``[G]``.
+
+        ``out`` (contiguous float32 ``[G, *shape]``) receives the values without an intermediate copy.
+        """
+        raise NotImplementedError
+
+    def select(self, index: int) -> RawParams:
+        """The raw values of tensor ``index`` alone (``G = 1``)."""
         raise NotImplementedError
 
 
@@ -72,9 +79,14 @@ class DenseParams(RawParams):
     def mean(self) -> Tensor:  # noqa: D102
         return self.values.flatten(1).mean(dim=1)
 
-    def materialize(self, scale: Tensor, offset: Tensor) -> Tensor:  # noqa: D102
+    def materialize(self, scale: Tensor, offset: Tensor, out: Tensor | None = None) -> Tensor:  # noqa: D102
         view = (-1,) + (1,) * (self.values.dim() - 1)
-        return torch.addcmul(offset.view(view), self.values, scale.view(view))
+        if out is None:
+            return torch.addcmul(offset.view(view), self.values, scale.view(view))
+        return torch.addcmul(offset.view(view), self.values, scale.view(view), out=out)
+
+    def select(self, index: int) -> DenseParams:  # noqa: D102
+        return DenseParams(self.values[index:index + 1], self.layout)
 
 
 @dataclass
@@ -101,12 +113,18 @@ class LowRankParams(RawParams):
         # mean of A B^T = (sum of A's rows) . (sum of B's rows) / (rows * cols)
         return (self.a.sum(1) * self.b.sum(1)).sum(-1) / (self.a.shape[1] * self.b.shape[1])
 
-    def materialize(self, scale: Tensor, offset: Tensor) -> Tensor:  # noqa: D102
-        g = self.a.shape[0]
-        a = self.a * scale.view(-1, 1, 1)
-        out = torch.baddbmm(offset.view(-1, 1, 1).expand(g, 1, 1), a, self.b.transpose(1, 2)) if bool(
-            offset.ne(0).any()) else torch.bmm(a, self.b.transpose(1, 2))
-        return out.reshape(g, *self.layout.shape)
+    def materialize(self, scale: Tensor, offset: Tensor, out: Tensor | None = None) -> Tensor:  # noqa: D102
+        # scale * A B^T + offset = [scale * A, offset] [B, 1]^T: one batched matmul writes the result once
+        g, rows, _ = self.a.shape
+        a = torch.cat([self.a * scale.view(-1, 1, 1), offset.view(-1, 1, 1).expand(g, rows, 1)], dim=2)
+        b = torch.cat([self.b, self.b.new_ones(g, self.b.shape[1], 1)], dim=2)
+        if out is None:
+            return torch.bmm(a, b.transpose(1, 2)).reshape(g, *self.layout.shape)
+        torch.bmm(a, b.transpose(1, 2), out=out.view(g, rows, self.b.shape[1]))
+        return out
+
+    def select(self, index: int) -> LowRankParams:  # noqa: D102
+        return LowRankParams(self.a[index:index + 1], self.b[index:index + 1], self.layout)
 
 
 class ParamDecoder(nn.Module):

@@ -20,6 +20,8 @@ from hypergen.ghn.encodings import KERNEL_FEATURES, index_encoding, kernel_posit
 
 __all__ = ["LowRankDecoder"]
 
+_CACHE_SIZE = 512  # distinct widths whose index encodings are kept
+
 
 class LowRankDecoder(ParamDecoder):
     """Rank-``r`` decoder for vectors, matrices and convolution kernels of any size.
@@ -38,6 +40,7 @@ class LowRankDecoder(ParamDecoder):
         if index_features % 2:
             raise ValueError(f"index_features must be even, got {index_features}")
         self.rank, self.features, self.mip, self.seed = rank, index_features, mip, seed
+        self._cache: dict[tuple[int, str], Tensor] = {}  # fixed encodings by (width, device); not parameters
         core = index_features * rank
         self.row_head = nn.Linear(hidden, core)
         self.kernel_proj = nn.Linear(KERNEL_FEATURES, hidden)
@@ -48,13 +51,22 @@ class LowRankDecoder(ParamDecoder):
             self.col_base = nn.Parameter(torch.randn(core) / math.sqrt(hidden))
             self.vector_base = nn.Parameter(torch.randn(index_features) / math.sqrt(hidden))
 
+    def _index_encoding(self, n: int, device: torch.device) -> Tensor:
+        """Cached :func:`index_encoding` (the same widths recur in every layer and every step)."""
+        key = (n, str(device))
+        if key not in self._cache:
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = index_encoding(n, self.features, seed=self.seed, device=device)
+        return self._cache[key]
+
     def _inputs(self, cond: Tensor) -> Tensor:
         return F.normalize(cond, dim=-1) * math.sqrt(cond.shape[-1]) if self.mip else cond
 
     def forward(self, cond: Tensor, layout: TensorLayout) -> DenseParams | LowRankParams:  # noqa: D102
         cond = self._inputs(cond)
         g, e, r = cond.shape[0], self.features, self.rank
-        rows = index_encoding(layout.rows, e, seed=self.seed, device=cond.device)  # [n, E]
+        rows = self._index_encoding(layout.rows, cond.device)  # [n, E]
         if layout.cols is None:
             v = self.vector_head(cond) + (self.vector_base if self.mip else 0)  # [G, E]
             return DenseParams((v @ rows.t() / math.sqrt(e)).reshape(g, *layout.shape), layout)
@@ -62,7 +74,7 @@ class LowRankDecoder(ParamDecoder):
         kernel = kernel_position_encoding(layout.kernel, device=cond.device)  # [K, KF]
         z = cond[:, None, :] + self.kernel_proj(kernel)[None]  # [G, K, hidden]
         col_core = (self.col_head(z) + (self.col_base if self.mip else 0)).view(g, -1, e, r)  # [G, K, E, r]
-        cols = index_encoding(layout.cols, e, seed=self.seed, device=cond.device)  # [m, E]
+        cols = self._index_encoding(layout.cols, cond.device)  # [m, E]
         a = torch.einsum("ne,ger->gnr", rows, row_core)  # [G, n, r]
         b = torch.einsum("me,gker->gmkr", cols, col_core).reshape(g, -1, r)  # [G, m*K, r]
         return LowRankParams(a / (e * math.sqrt(r)), b, layout)
