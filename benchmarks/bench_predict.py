@@ -38,14 +38,21 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _measure(spec: str, overrides: dict, mode: str, repeats: int) -> dict:
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _measure(spec: str, overrides: dict, mode: str, repeats: int, device: str) -> dict:
     import torch
 
     from hypergen import GraphHyperNetwork, load_model, to_data, trace_module
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    ghn = GraphHyperNetwork().eval()
+    ghn = GraphHyperNetwork().eval().to(device)
     zoo = load_model(spec, **overrides)
     model_mb = sum(p.numel() for p in zoo.model.parameters()) * 4 / 2**20
     result = {"ghn_params": ghn.num_parameters, "model_params": sum(p.numel() for p in zoo.model.parameters()),
@@ -55,13 +62,14 @@ def _measure(spec: str, overrides: dict, mode: str, repeats: int) -> dict:
     result["graph_s"] = time.perf_counter() - start
     result["rss_before_mb"] = _rss_mb()
     if mode == "init":
-        model = zoo.model.to_empty(device="cpu")
+        model = zoo.model.to_empty(device=device)
         start = time.perf_counter()
         for p in model.parameters():
             p.data.zero_()
         result["allocate_s"] = time.perf_counter() - start
         start = time.perf_counter()
         report = ghn.init_(model, zoo.example_inputs)
+        _sync(device)
         result["median_s"] = time.perf_counter() - start
         result["complete"] = report.complete
     else:
@@ -70,6 +78,7 @@ def _measure(spec: str, overrides: dict, mode: str, repeats: int) -> dict:
             for _ in range(repeats + 1):
                 start = time.perf_counter()
                 predicted = ghn(data)
+                _sync(device)
                 times.append(time.perf_counter() - start)
                 del predicted
         result["median_s"] = statistics.median(times[1:])
@@ -84,6 +93,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/predict.md")
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--thp", action="store_true", help="let torch's CPU allocator use transparent huge pages")
+    parser.add_argument("--device", default="cpu", help="where the GHN runs (cpu, cuda)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -91,13 +101,13 @@ def main() -> None:
         import sys
 
         spec, overrides, mode, _ = MODELS[args.child]
-        sys.stdout.write(json.dumps(_measure(spec, overrides, mode, args.repeats)) + "\n")
+        sys.stdout.write(json.dumps(_measure(spec, overrides, mode, args.repeats, args.device)) + "\n")
         return
     rows = ["| model | params | mode | GHN params | graph (s) | predict median (s) | GHN-3-T ref (s) | RSS before (MB) | "
             "peak RSS (MB) | x model bytes | target met |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     env = {"THP_MEM_ALLOC_ENABLE": "1"} if args.thp else {}
     for name in args.models:
-        r = run_child(__file__, name, ["--repeats", str(args.repeats)], env)
+        r = run_child(__file__, name, ["--repeats", str(args.repeats), "--device", args.device], env)
         ref = MODELS[name][3]
         max_s, max_ratio = TARGETS.get(name, (ref, None))
         ratio = r["peak_rss_mb"] / r["model_mb"]
@@ -109,7 +119,7 @@ def main() -> None:
                     f"{r['peak_rss_mb']:.0f} | "
                     f"{ratio:.2f} | {'yes' if ok else 'NO'} ({target}) |")
         print(rows[-1], flush=True)  # noqa: T201 (progress of a command-line benchmark)
-    command = f"OMP_NUM_THREADS=1 python benchmarks/bench_predict.py --repeats {args.repeats}" + (
+    command = f"OMP_NUM_THREADS=1 python benchmarks/bench_predict.py --repeats {args.repeats} --device {args.device}" + (
         " --thp" if args.thp else "")
     notes = ("RSS before = peak RSS after imports, model construction on meta and tracing, before predicting. "
              "Targets: image models no slower than GHN-3-T (6.9M params) with a GHN of <= 3M parameters; GPT-2 small "
