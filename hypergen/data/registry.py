@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, overload
 
 from torch.utils.data import Dataset
+
+from hypergen.registry import lookup, resolve
 
 __all__ = ["AugmentConfig", "DatasetSpec", "Split", "get_dataset_spec", "list_datasets", "register_dataset"]
 
@@ -161,14 +162,7 @@ def list_datasets() -> list[str]:
 
 
 def _spec_class(name: str) -> type[DatasetSpec]:
-    try:
-        entry = _DATASETS[name]
-    except KeyError:
-        raise KeyError(f"unknown dataset {name!r}; registered datasets: {list_datasets()}") from None
-    if isinstance(entry, str):
-        module_name, _, attr = entry.partition(":")
-        entry = getattr(importlib.import_module(module_name), attr)
-        _DATASETS[name] = entry
+    entry = _DATASETS[name] = resolve(lookup(_DATASETS, name, "dataset"))
     return entry
 
 

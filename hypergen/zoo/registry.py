@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import torch
 from torch import nn
 
 from hypergen.graph.inputs import ExampleInputs
+from hypergen.registry import lookup, resolve
 
 __all__ = ["ZooModel", "ModelSource", "register_source", "load_model", "list_models", "available_sources"]
 
@@ -61,20 +61,14 @@ def available_sources() -> list[str]:
 
 
 def _source(prefix: str) -> ModelSource:
+    entry = lookup(_SOURCES, prefix, "model source", ValueError)
     try:
-        entry = _SOURCES[prefix]
-    except KeyError:
-        raise ValueError(f"unknown model source {prefix!r}; use one of {available_sources()}") from None
-    if isinstance(entry, str):
-        module_name, _, attr = entry.partition(":")
-        try:
-            entry = getattr(importlib.import_module(module_name), attr)
-        except ImportError as err:
-            raise ImportError(
-                f"model source {prefix!r} needs an optional dependency: {err}. Install it with "
-                "`pip install 'hypergen[zoo]'`."
-            ) from err
-        _SOURCES[prefix] = entry
+        entry = _SOURCES[prefix] = resolve(entry)
+    except ImportError as err:
+        raise ImportError(
+            f"model source {prefix!r} needs an optional dependency: {err}. Install it with "
+            "`pip install 'hypergen[zoo]'`."
+        ) from err
     return entry
 
 

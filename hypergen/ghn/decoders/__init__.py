@@ -7,6 +7,7 @@ from collections.abc import Callable
 from hypergen.ghn.decoders.base import DenseParams, LowRankParams, ParamDecoder, RawParams, TensorLayout
 from hypergen.ghn.decoders.lowrank import LowRankDecoder
 from hypergen.ghn.decoders.tiling import TilingDecoder
+from hypergen.registry import lookup
 
 __all__ = [
     "DECODER_REGISTRY", "DenseParams", "LowRankDecoder", "LowRankParams", "ParamDecoder", "RawParams", "TensorLayout",
@@ -26,8 +27,4 @@ def build_decoder(name: str, hidden: int, rank: int, index_features: int, tile_s
     Raises:
         KeyError: for an unknown name (lists the registered ones).
     """
-    try:
-        factory = DECODER_REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown decoder {name!r}; registered: {sorted(DECODER_REGISTRY)}") from None
-    return factory(hidden, rank, index_features, tile_size, mip)
+    return lookup(DECODER_REGISTRY, name, "decoder")(hidden, rank, index_features, tile_size, mip)

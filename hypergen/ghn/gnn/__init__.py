@@ -8,6 +8,7 @@ from torch import nn
 
 from hypergen.ghn.gnn.gated import GatedGNN
 from hypergen.ghn.gnn.transformer import GraphTransformer
+from hypergen.registry import lookup
 
 __all__ = ["GNN_REGISTRY", "GatedGNN", "GraphTransformer", "build_gnn"]
 
@@ -24,8 +25,4 @@ def build_gnn(name: str, hidden: int, layers: int, heads: int, max_distance: int
     Raises:
         KeyError: for an unknown name (lists the registered ones).
     """
-    try:
-        factory = GNN_REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown GNN {name!r}; registered: {sorted(GNN_REGISTRY)}") from None
-    return factory(hidden, layers, heads, max_distance)
+    return lookup(GNN_REGISTRY, name, "GNN")(hidden, layers, heads, max_distance)
