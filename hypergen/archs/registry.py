@@ -1,0 +1,107 @@
+"""The registry of architecture families: name -> :class:`ArchFamily` (a sampler and a builder of specs).
+
+A *spec* is a JSON-able dict ``{"family": ..., "input_shape": [...], "num_classes": ..., **family fields}``.
+A family samples the family fields from a seeded RNG for a :class:`~hypergen.archs.splits.Split`, validates them
+and builds an ``nn.Module`` from them. Adding a family is one module with one ``@register_family`` class (see
+``docs/archs.md``).
+"""
+
+from __future__ import annotations
+
+import abc
+import random
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
+
+import torch
+from torch import Tensor, nn
+
+from hypergen.archs.splits import Split
+
+__all__ = ["ArchFamily", "get_family", "list_families", "register_family", "COMMON_KEYS"]
+
+#: Keys every spec has, whatever its family.
+COMMON_KEYS: tuple[str, ...] = ("family", "input_shape", "num_classes")
+
+Spec = Mapping[str, Any]
+
+
+class ArchFamily(abc.ABC):
+    """A family of architectures: sample family fields, validate them, build a module.
+
+    Class attributes:
+        name: registry name (the spec's ``"family"``).
+        keys: the family's own spec keys (besides :data:`COMMON_KEYS`).
+        input_ranks: accepted lengths of ``input_shape`` (e.g. ``(3,)`` for ``[C, H, W]`` images).
+        input_description: what ``input_shape`` means, for messages, e.g. ``"[channels, height, width]"``.
+    """
+
+    name: ClassVar[str]
+    keys: ClassVar[tuple[str, ...]]
+    input_ranks: ClassVar[tuple[int, ...]]
+    input_description: ClassVar[str]
+
+    @abc.abstractmethod
+    def sample(self, rng: random.Random, split: Split, input_shape: tuple[int, ...], num_classes: int) -> dict:
+        """Draw the family fields of one spec (JSON types only: int, float, str, bool, lists, dicts)."""
+
+    @abc.abstractmethod
+    def validate(self, spec: Spec) -> None:
+        """Check the family fields (the common keys are already valid).
+
+        Raises:
+            InvalidSpecError: naming the offending key and its valid range.
+        """
+
+    @abc.abstractmethod
+    def build(self, spec: Spec) -> nn.Module:
+        """Build the module of a valid spec (parameters go to the ambient ``torch.device`` context)."""
+
+    @abc.abstractmethod
+    def summary(self, spec: Spec) -> dict[str, float]:
+        """Size statistics of a spec: at least ``depth`` (layers/blocks/cells) and ``width`` (base channels)."""
+
+    def reference_nets(self, input_shape: tuple[int, ...], num_classes: int) -> dict[str, dict]:
+        """Named hand-designed nets of this family for an input shape: name -> family fields."""
+        return {}
+
+    def example_input(self, spec: Spec, batch_size: int, device: torch.device) -> Tensor:
+        """A batch of inputs ``[batch_size, *input_shape]`` (standard normal; uninitialised on ``meta``)."""
+        shape = (batch_size, *spec["input_shape"])
+        return torch.empty(shape, device=device) if device.type == "meta" else torch.randn(shape, device=device)
+
+    def output_shape(self, spec: Spec, batch_size: int) -> tuple[int, ...]:
+        """Shape of the model's output for a batch: ``[batch_size, num_classes]`` by default."""
+        return (batch_size, spec["num_classes"])
+
+    def where(self, key: str) -> str:
+        """Prefix for messages about ``key``: ``"<family> spec: '<key>'"``."""
+        return f"{self.name} spec: {key!r}"
+
+
+_FAMILIES: dict[str, ArchFamily] = {}
+
+F = TypeVar("F", bound=type[ArchFamily])
+
+
+def register_family(cls: F) -> F:
+    """Class decorator: register an instance of ``cls`` under ``cls.name`` (replacing an earlier one)."""
+    _FAMILIES[cls.name] = cls()
+    return cls
+
+
+def get_family(name: str) -> ArchFamily:
+    """The family registered as ``name``.
+
+    Raises:
+        KeyError: for an unknown name; the message lists the registered families.
+    """
+    try:
+        return _FAMILIES[name]
+    except KeyError:
+        raise KeyError(f"unknown architecture family {name!r}; registered families: {list_families()}") from None
+
+
+def list_families() -> list[str]:
+    """Registered family names, sorted."""
+    return sorted(_FAMILIES)
