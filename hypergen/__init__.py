@@ -16,6 +16,8 @@ from hypergen.graph import (
     trace_module,
 )
 from hypergen.apply import InitReport, init_
+from hypergen.archs import ArchCache, ArchSampler, list_families, reference_specs
+from hypergen.archs import build as build_arch
 from hypergen.ghn import GHNConfig, GraphHyperNetwork, load_ghn, save_ghn
 from hypergen.graph.data import batch_graphs, to_data
 from hypergen.zoo import load_model
@@ -23,7 +25,7 @@ from hypergen.zoo import load_model
 __version__ = "0.1.0"
 
 __all__ = [
-    "ComputationGraph", "CoverageReport", "GHNConfig", "GraphHyperNetwork", "IncompleteCoverageError", "InitReport",
+    "ArchCache", "ArchSampler", "build_arch", "list_families", "reference_specs", "ComputationGraph", "CoverageReport", "GHNConfig", "GraphHyperNetwork", "IncompleteCoverageError", "InitReport",
     "OpRegistry", "TraceError", "batch_graphs", "default_registry", "init_", "load_ghn", "load_model", "save_ghn",
     "to_data", "trace_module", "__version__",
 ]

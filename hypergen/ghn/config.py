@@ -66,7 +66,7 @@ class GHNConfig:
     heads: int = 8
     max_distance: int = 50
     decoder: str = "lowrank"
-    rank: int = 32
+    rank: int = 16
     index_features: int = 64
     tile_size: int = 32
     mip: bool = False
