@@ -7,14 +7,21 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+
+from hypergen.apply.functional import forward_with
 
 __all__ = ["recalibrate_batchnorm"]
 
 log = logging.getLogger(__name__)
 
 
-def recalibrate_batchnorm(model: nn.Module, batches: Iterable[Any], device: torch.device | str | None = None) -> int:
+def recalibrate_batchnorm(
+    model: nn.Module,
+    batches: Iterable[Any],
+    device: torch.device | str | None = None,
+    params: dict[str, Tensor] | None = None,
+) -> int:
     """Reset every BatchNorm's running statistics and re-estimate them on ``batches`` (exact average, no momentum).
 
     Only BatchNorm layers run in training mode during calibration (dropout etc. stay in eval); the model's
@@ -24,7 +31,9 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[Any], device: torc
         model: the model (initialised with predicted weights).
         batches: inputs, or ``(inputs, targets)`` pairs whose first element is fed to the model; dicts are passed as
             keyword arguments.
-        device: where to move the inputs (default: the model's first parameter's device).
+        device: where to move the inputs (default: the model's first buffer's or parameter's device).
+        params: run the model with these parameters (:func:`~hypergen.apply.functional.forward_with`) instead of its
+            own, e.g. predicted weights of a ``meta`` model with real buffers.
 
     Returns:
         The number of batches used.
@@ -35,7 +44,11 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[Any], device: torc
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return 0
-    device = device or next(model.parameters()).device
+    device = device or next(iter(model.buffers()), next(model.parameters())).device
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        return forward_with(model, params, *args, **kwargs) if params is not None else model(*args, **kwargs)
+
     modes = {m: m.training for m in model.modules()}
     momenta = {m: m.momentum for m in norms}
     count = 0
@@ -49,9 +62,9 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[Any], device: torc
             for batch in batches:
                 inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
                 if isinstance(inputs, dict):
-                    model(**{k: v.to(device) for k, v in inputs.items()})
+                    run(**{k: v.to(device) for k, v in inputs.items()})
                 else:
-                    model(inputs.to(device))
+                    run(inputs.to(device))
                 count += 1
     finally:
         for m, mode in modes.items():

@@ -28,14 +28,18 @@ def forward_with(model: nn.Module, params: dict[str, Tensor], *args: Any, **kwar
 
 
 def materialize_buffers(model: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
-    """Give a ``meta`` model real buffers (parameters stay on ``meta``) so it can run with predicted parameters.
+    """Give a ``meta`` model real buffers on ``device`` (parameters stay on ``meta``) so it can run with predicted
+    parameters; buffers already real are moved to ``device``.
 
-    Norm layers' running statistics are reset to their initial values (mean 0, variance 1, count 0).
+    Meta norm-layer running statistics are created with their initial values (mean 0, variance 1, count 0).
 
     Raises:
         ValueError: for a meta buffer whose value cannot be reconstructed (names it; build that model on ``device``).
     """
     for module_name, module in model.named_modules():
+        for name, buffer in module.named_buffers(recurse=False):
+            if buffer is not None and not buffer.is_meta and buffer.device != torch.device(device):
+                module._buffers[name] = buffer.to(device)
         meta = {n: b for n, b in module.named_buffers(recurse=False) if b is not None and b.is_meta}
         if not meta:
             continue

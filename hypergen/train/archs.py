@@ -1,0 +1,90 @@
+"""Architectures for GHN training: a seeded training stream (disjoint per DDP rank) and a fixed held-out set."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from hypergen.apply.functional import materialize_buffers
+from hypergen.archs import ArchCache, ArchSampler, build
+from hypergen.archs.cache import TracedArch
+
+__all__ = ["ArchPool", "HeldOutArch"]
+
+
+@dataclass
+class HeldOutArch:
+    """A held-out architecture: its traced form and the weights of the same net under PyTorch's default init.
+
+    Attributes:
+        traced: spec, meta model (with real buffers), graph and data.
+        default_params: ``{name: tensor}`` of a CPU build with its default init (the random-init baseline).
+    """
+
+    traced: TracedArch
+    default_params: dict[str, Tensor]
+
+
+class ArchPool:
+    """Training architectures drawn from an :class:`~hypergen.archs.ArchSampler` and traced once (LRU cache).
+
+    Step ``s`` of rank ``r`` uses global indices ``((s * world_size + r) * m + i) % pool_size`` for ``i < m``: the
+    stream is a function of the step, so resuming at a step resumes the sampler position, and ranks never share an
+    architecture within a step.
+
+    Args:
+        family: architecture family (``hypergen.archs.list_families()``).
+        input_shape: one input sample, e.g. ``(1, 28, 28)``.
+        num_classes: classifier outputs.
+        seed: sampler seed.
+        pool_size: number of distinct training architectures (``None``: a new one every time; slow on CPU).
+        param_bounds: ``(min, max)`` parameters of training architectures (default: the train split's).
+        heldout_split: split of the held-out architectures (``"test"``, ``"wide"``, ``"deep"``...).
+        heldout_count: how many held-out architectures to validate on.
+        cache_size: traced architectures kept in memory.
+    """
+
+    def __init__(self, family: str = "deepnets", input_shape: Sequence[int] = (1, 28, 28), num_classes: int = 10,
+                 seed: int = 0, pool_size: int | None = 512, param_bounds: tuple[int, int] | None = None,
+                 heldout_split: str = "test", heldout_count: int = 8, cache_size: int = 1024) -> None:
+        if pool_size is not None and pool_size < 1:
+            raise ValueError(f"pool_size must be >= 1 or None, got {pool_size}")
+        bounds = tuple(param_bounds) if param_bounds is not None else None
+        self.train_sampler = ArchSampler(family, "train", input_shape, num_classes, seed, param_bounds=bounds)
+        self.heldout_sampler = ArchSampler(family, heldout_split, input_shape, num_classes, seed + 1,
+                                           param_bounds=bounds if heldout_split == "test" else None)
+        self.pool_size = pool_size
+        self.heldout_count = heldout_count
+        self.cache = ArchCache(maxsize=cache_size)
+        self._heldout: list[HeldOutArch] | None = None
+
+    def _traced(self, spec: dict) -> TracedArch:
+        traced = self.cache.get(spec)
+        materialize_buffers(traced.model)
+        return traced
+
+    def indices(self, step: int, rank: int, world_size: int, meta_batch: int) -> list[int]:
+        """Global sampler indices used by ``rank`` at ``step``."""
+        first = (step * world_size + rank) * meta_batch
+        idx = range(first, first + meta_batch)
+        return [i % self.pool_size for i in idx] if self.pool_size else list(idx)
+
+    def batch(self, step: int, rank: int = 0, world_size: int = 1, meta_batch: int = 8) -> list[TracedArch]:
+        """The ``meta_batch`` training architectures of ``rank`` at ``step``."""
+        return [self._traced(self.train_sampler.sample(i)) for i in self.indices(step, rank, world_size, meta_batch)]
+
+    def heldout(self) -> list[HeldOutArch]:
+        """The fixed held-out architectures with their default-init baselines (built once)."""
+        if self._heldout is None:
+            self._heldout = []
+            for i in range(self.heldout_count):
+                spec = self.heldout_sampler.sample(i)
+                with torch.random.fork_rng():  # a fixed default init per net, without touching the global RNG
+                    torch.manual_seed(i)
+                    default: nn.Module = build(spec, "cpu")
+                params = {n: p.detach() for n, p in default.named_parameters()}
+                self._heldout.append(HeldOutArch(self._traced(spec), params))
+        return self._heldout

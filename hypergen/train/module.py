@@ -1,0 +1,162 @@
+"""``GHNTrainingModule``: the Lightning glue that trains a GHN on meta-batches of sampled architectures."""
+
+from __future__ import annotations
+
+from hypergen.compat import ensure_torchvision_importable
+
+ensure_torchvision_importable()  # lightning imports torchmetrics, which imports torchvision (docs/install.md)
+
+import copy  # noqa: E402
+import logging  # noqa: E402
+from functools import partial  # noqa: E402
+from typing import Any  # noqa: E402
+
+import lightning.pytorch as pl  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import Tensor  # noqa: E402
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn  # noqa: E402
+
+from hypergen.apply.batchnorm import recalibrate_batchnorm  # noqa: E402
+from hypergen.apply.functional import forward_with, materialize_buffers  # noqa: E402
+from hypergen.ghn import GHNConfig, GraphHyperNetwork  # noqa: E402
+from hypergen.graph.data import batch_graphs  # noqa: E402
+from hypergen.train.archs import ArchPool  # noqa: E402
+from hypergen.train.schedule import warmup_cosine  # noqa: E402
+
+__all__ = ["GHNTrainingModule"]
+
+log = logging.getLogger(__name__)
+
+
+class GHNTrainingModule(pl.LightningModule):
+    """Trains a :class:`GraphHyperNetwork`: each step predicts the weights of ``meta_batch`` sampled architectures,
+    runs each on the image batch with :func:`torch.func.functional_call`, averages their cross-entropy and steps
+    the GHN. Each DDP rank draws its own architectures (see :class:`ArchPool`).
+
+    Validation reports the mean top-1 accuracy of predicted weights with no training (``val/acc``) on the pool's
+    held-out architectures, next to the same nets with PyTorch's default init (``val/acc_random_init``). BatchNorm
+    statistics of both are re-estimated on ``calibration_batches`` training batches first (stated, never implicit).
+
+    Args:
+        ghn: the GHN's configuration (a :class:`GHNConfig`, or a dict of its fields).
+        archs: the architecture pool.
+        decoder: more :class:`GHNConfig` fields (the decoder's, kept in their own Hydra group), merged into ``ghn``.
+        meta_batch: architectures per step and rank (``m``).
+        lr, weight_decay: AdamW.
+        warmup_steps, total_steps: warmup + cosine schedule (``total_steps`` defaults to the trainer's estimate).
+        weight_reg: L2 penalty on predicted weights (GHN-3 uses 3e-5), 0 to disable.
+        ema_decay: keep an exponential moving average of the GHN's weights, used for validation and export.
+        calibration_batches: training batches kept for BatchNorm re-estimation in validation.
+    """
+
+    def __init__(self, ghn: GHNConfig | dict[str, Any], archs: ArchPool, decoder: dict[str, Any] | None = None,
+                 meta_batch: int = 8, lr: float = 1e-3,
+                 weight_decay: float = 1e-5, warmup_steps: int = 100, total_steps: int | None = None,
+                 weight_reg: float = 0.0, ema_decay: float | None = None, calibration_batches: int = 2) -> None:
+        super().__init__()
+        config = ghn if isinstance(ghn, GHNConfig) else GHNConfig.from_dict({**dict(ghn), **dict(decoder or {})})
+        self.save_hyperparameters({"ghn": config.to_dict(), "meta_batch": meta_batch, "lr": lr,
+                                   "weight_decay": weight_decay, "warmup_steps": warmup_steps,
+                                   "total_steps": total_steps, "weight_reg": weight_reg, "ema_decay": ema_decay})
+        self.ghn = GraphHyperNetwork(config)
+        self.archs = archs
+        self.meta_batch = meta_batch
+        self.lr, self.weight_decay = lr, weight_decay
+        self.warmup_steps, self.total_steps = warmup_steps, total_steps
+        self.weight_reg = weight_reg
+        self.ema = AveragedModel(self.ghn, multi_avg_fn=get_ema_multi_avg_fn(ema_decay)) if ema_decay else None
+        if self.ema is not None:
+            self.ema.requires_grad_(False)  # updated by averaging, not by the optimiser (and ignored by DDP)
+        self.calibration_batches = calibration_batches
+        self._calibration: list[Tensor] = []
+        self._val_counts: Tensor | None = None  # [2, heldout, 2]: (predicted, random init) x arch x (correct, total)
+        self.last_arch_keys: list[str] = []  # keys of this rank's latest meta-batch (for tests and logs)
+
+    @property
+    def eval_ghn(self) -> GraphHyperNetwork:
+        """The GHN used for validation and export (the EMA copy when enabled)."""
+        return self.ema.module if self.ema is not None else self.ghn
+
+    # --- training ---------------------------------------------------------------------------------------------
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        if len(self._calibration) < self.calibration_batches:
+            self._calibration.append(x.detach().cpu())
+        archs = self.archs.batch(self.global_step, self.global_rank, self.trainer.world_size, self.meta_batch)
+        self.last_arch_keys = [a.key for a in archs]
+        predictions = self.ghn(batch_graphs([a.data for a in archs]).to(self.device))
+        losses, correct = [], []
+        for arch, params in zip(archs, predictions):
+            model = materialize_buffers(arch.model, self.device).train()
+            logits = forward_with(model, params, x)
+            losses.append(F.cross_entropy(logits, y))
+            correct.append((logits.argmax(1) == y).float().mean())
+        task_loss = torch.stack(losses).mean()
+        loss = task_loss
+        if self.weight_reg:
+            reg = sum(p.pow(2).sum() for params in predictions for p in params.values())
+            loss = loss + self.weight_reg * reg / len(predictions)
+        self.log_dict({"train/loss": task_loss, "train/acc": torch.stack(correct).mean()},
+                      prog_bar=True, batch_size=x.shape[0])
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.ema is not None:
+            self.ema.update_parameters(self.ghn)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = torch.optim.AdamW(self.ghn.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        total = self.total_steps or int(self.trainer.estimated_stepping_batches)
+        schedule = partial(warmup_cosine, warmup_steps=self.warmup_steps, total_steps=total)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # --- validation: accuracy of predicted weights with no training --------------------------------------------
+
+    def on_validation_epoch_start(self) -> None:
+        heldout = self.archs.heldout()
+        calibration = self._calibration or [batch[0] for batch, _ in zip(self.trainer.val_dataloaders, range(2))]
+        ghn = self.eval_ghn.eval()
+        self._val_params: list[tuple[dict[str, Tensor], dict[str, Tensor]]] = []
+        with torch.no_grad():
+            predicted = ghn(batch_graphs([h.traced.data for h in heldout]).to(self.device))
+        for arch, params in zip(heldout, predicted):
+            model = materialize_buffers(arch.traced.model, self.device)
+            default = {k: v.to(self.device) for k, v in arch.default_params.items()}
+            pairs = []
+            for weights in (params, default):
+                recalibrate_batchnorm(model, calibration, self.device, params=weights)
+                pairs.append((weights, {k: b.clone() for k, b in model.named_buffers()}))
+            self._val_params.append(tuple(pairs))
+        self._val_counts = torch.zeros(2, len(heldout), 2, device=self.device)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        for a, pairs in enumerate(self._val_params):
+            model = self.archs.heldout()[a].traced.model.eval()
+            for which, (weights, buffers) in enumerate(pairs):
+                with torch.no_grad():
+                    logits = forward_with(model, {**weights, **buffers}, x)
+                self._val_counts[which, a, 0] += (logits.argmax(1) == y).sum()
+                self._val_counts[which, a, 1] += y.numel()
+
+    def on_validation_epoch_end(self) -> None:
+        counts = self.trainer.strategy.reduce(self._val_counts, reduce_op="sum")
+        acc = counts[..., 0] / counts[..., 1].clamp(min=1)  # [2, heldout]
+        self.log_dict({"val/acc": acc[0].mean(), "val/acc_random_init": acc[1].mean(),
+                       "val/acc_best_arch": acc[0].max()}, prog_bar=True, sync_dist=False)
+        self._val_params = []
+
+    # --- checkpoints ----------------------------------------------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["hypergen_calibration"] = [t.clone() for t in self._calibration]
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._calibration = list(checkpoint.get("hypergen_calibration", []))
+
+    def export_ghn(self) -> GraphHyperNetwork:
+        """A standalone copy of the GHN to save with :func:`hypergen.save_ghn` (the EMA weights when enabled)."""
+        return copy.deepcopy(self.eval_ghn).cpu().eval()

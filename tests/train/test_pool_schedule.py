@@ -1,0 +1,27 @@
+import math
+
+import pytest
+
+from hypergen.train import ArchPool, warmup_cosine
+
+
+def test_ranks_draw_disjoint_architectures_and_the_stream_is_a_function_of_the_step():
+    pool = ArchPool("mlp", (1, 40), 10, pool_size=None, heldout_count=2)
+    a = pool.indices(step=3, rank=0, world_size=2, meta_batch=4)
+    b = pool.indices(step=3, rank=1, world_size=2, meta_batch=4)
+    assert not set(a) & set(b) and a == [24, 25, 26, 27]
+    assert [x.key for x in pool.batch(3, 0, 2, 4)] == [x.key for x in ArchPool("mlp", (1, 40), 10, pool_size=None)
+                                                       .batch(3, 0, 2, 4)]
+    assert ArchPool("mlp", (1, 40), 10, pool_size=5).indices(2, 0, 1, 4) == [3, 4, 0, 1]
+    held = pool.heldout()
+    assert len(held) == 2 and set(held[0].default_params) == {n for n, _ in held[0].traced.model.named_parameters()}
+    with pytest.raises(ValueError, match="pool_size"):
+        ArchPool("mlp", (1, 40), 10, pool_size=0)
+
+
+def test_warmup_cosine():
+    assert warmup_cosine(0, 10, 110) == pytest.approx(0.1)
+    assert warmup_cosine(9, 10, 110) == pytest.approx(1.0)
+    assert warmup_cosine(60, 10, 110) == pytest.approx(0.01 + 0.99 * 0.5)
+    assert warmup_cosine(500, 10, 110) == pytest.approx(0.01)
+    assert math.isclose(warmup_cosine(0, 0, 100), 1.0)
