@@ -13,7 +13,7 @@ from torch import nn
 from hypergen.apply.batchnorm import recalibrate_batchnorm
 from hypergen.graph.data import to_data
 from hypergen.graph.inputs import ExampleInputs
-from hypergen.graph.trace import trace_module
+from hypergen.graph.trace import trace_module, unique_parameters
 
 if TYPE_CHECKING:
     from hypergen.ghn.model import GraphHyperNetwork
@@ -55,13 +55,6 @@ class InitReport:
                  f"predicted, {len(self.not_predicted)} kept their values; BatchNorm statistics: {self.batchnorm}"]
         lines += [f"  not predicted: {name} ({reason})" for name, reason in self.not_predicted.items()]
         return "\n".join(lines)
-
-
-def _aliases(model: nn.Module) -> dict[str, list[str]]:
-    by_id: dict[int, list[str]] = {}
-    for name, param in model.named_parameters(remove_duplicate=False):
-        by_id.setdefault(id(param), []).append(name)
-    return {names[0]: names for names in by_id.values()}
 
 
 def init_(
@@ -108,7 +101,7 @@ def init_(
         next(ghn.parameters()).device)
     report = InitReport(type(model).__name__, not_predicted=dict(graph.coverage.missing))
     params = dict(model.named_parameters())
-    aliases = _aliases(model)
+    aliases = unique_parameters(model)
     with torch.no_grad():
         written = ghn.write_(data, {name: params[name].data for name in data.param_names})
     for name in written:

@@ -150,11 +150,14 @@ class GraphHyperNetwork(nn.Module):
             for (shape, role), (rows, fans) in groups.items()
         ]
 
-    def conditioning(self, data: Data | Batch, h: Tensor) -> Tensor:
-        """``[num_params, hidden]``: node embedding + parameter kind, slot in its node, role and shape."""
+    def conditioning(self, data: Data | Batch, h: Tensor, groups: list[ParamGroup] | None = None) -> Tensor:
+        """``[num_params, hidden]``: node embedding + parameter kind, slot in its node, role and shape.
+
+        ``groups`` is :meth:`plan`'s result when the caller already has it.
+        """
         role_index = {role: i for i, role in enumerate(ROLES)}
         roles = torch.zeros_like(data.param_kind)
-        for group in self.plan(data):
+        for group in groups if groups is not None else self.plan(data):
             roles[group.rows] = role_index[group.role]
         cond = (
             h[data.param_node_index]
@@ -178,8 +181,9 @@ class GraphHyperNetwork(nn.Module):
 
         Bounds peak memory when writing predictions straight into a model (only one chunk lives at a time).
         """
-        cond = self.conditioning(data, self.node_embeddings(data))
-        for group in self.plan(data):
+        groups = self.plan(data)
+        cond = self.conditioning(data, self.node_embeddings(data), groups)
+        for group in groups:
             per_tensor = max(1, group.layout.rows * (group.layout.cols or 1) * group.layout.kernel_numel)
             step = group.rows.numel() if max_numel is None else max(1, max_numel // per_tensor)
             for start in range(0, group.rows.numel(), step):
@@ -197,8 +201,9 @@ class GraphHyperNetwork(nn.Module):
         names = _flat_param_names(data)
         written = []
         with torch.no_grad():
-            cond = self.conditioning(data, self.node_embeddings(data))
-            for group in self.plan(data):
+            groups = self.plan(data)
+            cond = self.conditioning(data, self.node_embeddings(data), groups)
+            for group in groups:
                 rows_cond = cond[group.rows]
                 raw = self.decoder(rows_cond, group.layout)
                 scale, offset = self.scaler.coefficients(raw, group.role, group.fan_in, rows_cond)

@@ -17,7 +17,7 @@ from hypergen.graph.inputs import ExampleInputs, normalize_inputs, tensor_leaves
 from hypergen.graph.ops import OpRegistry, default_registry
 from hypergen.graph.recorder import GraphRecorder
 
-__all__ = ["trace_module", "TraceError"]
+__all__ = ["trace_module", "TraceError", "unique_parameters"]
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class TraceError(RuntimeError):
     """The model's forward pass failed while tracing; the message names the model and the inputs used."""
 
 
-def _unique_parameters(model: nn.Module) -> dict[str, list[str]]:
+def unique_parameters(model: nn.Module) -> dict[str, list[str]]:
     """Canonical name -> all names (first is canonical) for every distinct parameter tensor."""
     by_id: dict[int, list[str]] = {}
     for name, param in model.named_parameters(remove_duplicate=False):
@@ -160,7 +160,7 @@ def trace_module(
     device = torch.device(device)
     args, kwargs = normalize_inputs(example_inputs, device)
 
-    unique = _unique_parameters(model)
+    unique = unique_parameters(model)
     own = dict(model.named_parameters(remove_duplicate=False))
     stand_ins: dict[str, Tensor] = {}
     param_names: dict[int, str] = {}
