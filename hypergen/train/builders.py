@@ -1,0 +1,119 @@
+"""Build the pieces of a training run from their Hydra configs (each one a ``_target_`` for ``instantiate``).
+
+The architecture pool is the one object whose arguments are not all in its config: its ``input_shape`` and
+``num_classes`` come from the data module, so any dataset composes with any family whose input rank fits.
+"""
+
+from __future__ import annotations
+
+from hypergen.compat import ensure_torchvision_importable
+
+ensure_torchvision_importable()  # lightning imports torchmetrics, which imports torchvision (docs/install.md)
+
+import logging  # noqa: E402
+from collections.abc import Mapping, Sequence  # noqa: E402
+from typing import Any  # noqa: E402
+
+import lightning.pytorch as pl  # noqa: E402
+from hydra.utils import instantiate  # noqa: E402
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor  # noqa: E402
+from lightning.pytorch.loggers import Logger  # noqa: E402
+
+from hypergen.archs import get_family, list_families  # noqa: E402
+from hypergen.data.datamodule import TaskDataModule  # noqa: E402
+from hypergen.train.archs import ArchPool  # noqa: E402
+from hypergen.train.callbacks import ExportGHN  # noqa: E402
+from hypergen.train.module import GHNTrainingModule  # noqa: E402
+
+__all__ = [
+    "build_arch_pool", "build_callbacks", "build_datamodule", "build_module", "build_trainer", "check_task_fits",
+    "final_metrics", "seed_everything",
+]
+
+log = logging.getLogger(__name__)
+
+#: Arguments of the architecture pool that the entry point takes from the data module.
+TASK_KEYS = ("input_shape", "num_classes")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch in this process and in data-loader workers."""
+    pl.seed_everything(seed, workers=True)
+
+
+def build_datamodule(cfg: Mapping[str, Any]) -> TaskDataModule:
+    """The data module of ``cfg`` (the ``data`` group)."""
+    return instantiate(cfg)
+
+
+def check_task_fits(family: str, dataset: str, input_shape: Sequence[int]) -> None:
+    """Check that architectures of ``family`` can take samples of ``input_shape``.
+
+    Raises:
+        KeyError: unknown family (lists the registered ones).
+        ValueError: the family's input rank differs from the data's; names both config keys and the families that fit.
+    """
+    accepted = get_family(family)
+    rank = len(input_shape)
+    if rank not in accepted.input_ranks:
+        fitting = [name for name in list_families() if rank in get_family(name).input_ranks]
+        raise ValueError(
+            f"archs.family={family!r} takes inputs shaped {accepted.input_description}, but data.name={dataset!r} "
+            f"gives samples of shape {list(input_shape)}. Choose a family that fits this data "
+            f"(archs.family: one of {fitting}) or another dataset (data=...)."
+        )
+
+
+def build_arch_pool(cfg: Mapping[str, Any], datamodule: TaskDataModule) -> ArchPool:
+    """The architecture pool of ``cfg`` (the ``archs`` group) for the task of ``datamodule``.
+
+    Raises:
+        ValueError: ``cfg`` sets ``input_shape``/``num_classes`` (they come from the data), or the family does not fit
+            the data (see :func:`check_task_fits`).
+    """
+    given = [key for key in TASK_KEYS if key in cfg]
+    if given:
+        raise ValueError(f"archs.{given[0]} is taken from the data module (data=...); remove it from the archs config")
+    check_task_fits(cfg["family"], datamodule.hparams.get("name", "?"), datamodule.input_shape)
+    return instantiate(cfg, input_shape=list(datamodule.input_shape), num_classes=datamodule.num_classes)
+
+
+def build_module(cfg: Mapping[str, Any], archs: ArchPool) -> GHNTrainingModule:
+    """The Lightning module of ``cfg`` (the ``module`` entry) training on ``archs``."""
+    return instantiate(cfg, archs=archs)
+
+
+def build_callbacks(cfg: Mapping[str, Any] | None, has_logger: bool) -> list[Callback]:
+    """The callbacks of ``cfg`` (the ``callbacks`` group: ``{name: config}``; ``name: null`` disables one).
+
+    A learning-rate monitor is left out, with a log line, when the run has no logger (Lightning refuses it then).
+
+    Raises:
+        ValueError: an entry has no ``_target_``.
+    """
+    callbacks = []
+    for name, entry in (cfg or {}).items():
+        if entry is None:
+            continue
+        if "_target_" not in entry:
+            raise ValueError(f"callbacks.{name} has no _target_; give the callback class, or set callbacks.{name}=null")
+        callback = instantiate(entry)
+        if isinstance(callback, LearningRateMonitor) and not has_logger:
+            log.info("callbacks.%s: no logger (logger=none), so the learning rate is not logged", name)
+            continue
+        callbacks.append(callback)
+    return callbacks
+
+
+def build_trainer(cfg: Mapping[str, Any], callbacks: list[Callback], loggers: list[Logger]) -> pl.Trainer:
+    """The Lightning trainer of ``cfg`` (the ``trainer`` group) with these callbacks and loggers."""
+    return instantiate(cfg, callbacks=callbacks, logger=loggers or False)
+
+
+def final_metrics(trainer: pl.Trainer) -> dict[str, float]:
+    """The run's final metrics: the trainer's last logged values, overridden by those of the exported GHN."""
+    metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if value.numel() == 1}
+    for callback in trainer.callbacks:
+        if isinstance(callback, ExportGHN):
+            metrics.update(callback.final_metrics)
+    return metrics

@@ -1,0 +1,175 @@
+"""Training callbacks: the resumable last checkpoint, export of the best GHN with a final summary, and a log of the
+architectures each process trained on."""
+
+from __future__ import annotations
+
+from hypergen.compat import ensure_torchvision_importable
+
+ensure_torchvision_importable()  # lightning imports torchmetrics, which imports torchvision (docs/install.md)
+
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import lightning.pytorch as pl  # noqa: E402
+import torch  # noqa: E402
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint  # noqa: E402
+
+from hypergen.ghn import GraphHyperNetwork, save_ghn  # noqa: E402
+from hypergen.train.resume import last_checkpoint_path  # noqa: E402
+
+__all__ = ["ArchKeyLogger", "ExportGHN", "LastCheckpoint", "arch_key_digest", "heldout_summary"]
+
+log = logging.getLogger(__name__)
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """Keeps ``<dirpath>/last.ckpt`` only: written every ``every_n_train_steps`` and when training ends, so re-running
+    a command resumes where it stopped (optimizer, LR schedule, EMA, global step and hence the architecture stream).
+
+    Args:
+        dirpath: checkpoint folder.
+        every_n_train_steps: steps between saves.
+        kwargs: more :class:`~lightning.pytorch.callbacks.ModelCheckpoint` arguments.
+    """
+
+    def __init__(self, dirpath: str | Path, every_n_train_steps: int = 100, **kwargs: Any) -> None:
+        super().__init__(dirpath=dirpath, every_n_train_steps=every_n_train_steps, save_top_k=0, save_last=True,
+                         enable_version_counter=False, **kwargs)
+
+    @property
+    def last_path(self) -> Path:
+        """Where the last checkpoint is written."""
+        return Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if getattr(self, "_last_global_step_saved", None) == trainer.global_step:
+            return  # the periodic save just wrote this step
+        trainer.save_checkpoint(self.last_path, weights_only=False)
+        self.last_model_path = str(self.last_path)
+
+
+def heldout_summary(archs: Any) -> str:
+    """``"deepnets test archs (8 nets)"``: what the validation accuracy is measured on (an ``ArchPool``)."""
+    sampler = archs.heldout_sampler
+    return f"{sampler.family.name} {sampler.split.name} archs ({archs.heldout_count} nets)"
+
+
+class ExportGHN(Callback):
+    """At the end of ``fit``, saves the best GHN with :func:`hypergen.save_ghn`, writes its metrics next to it
+    (``metrics.json``) and logs a summary line: held-out accuracy of predicted weights (no training) next to random
+    init.
+
+    The GHN is rebuilt from a checkpoint file (the best by ``monitor``; the last one when no validation ran) with
+    ``load_from_checkpoint``, so the live module, which may be wrapped or sharded, is never touched.
+
+    Args:
+        path: the ``.safetensors`` file to write.
+        monitor: metric that picks the best validation (higher is better), as the best checkpoint's ``monitor``.
+        baseline: metric of the same held-out nets with PyTorch's default init.
+
+    Attributes:
+        records: ``[{"step": int, "val/...": float}]``, one per validation (kept in checkpoints).
+        final_metrics: the exported GHN's validation metrics (empty before the end of ``fit``, or when that GHN was
+            not validated).
+    """
+
+    def __init__(self, path: str | Path, monitor: str = "val/acc", baseline: str = "val/acc_random_init") -> None:
+        self.path = Path(path)
+        self.monitor, self.baseline = monitor, baseline
+        self.records: list[dict[str, float]] = []
+        self.final_metrics: dict[str, float] = {}
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        if trainer.sanity_checking or self.monitor not in metrics:
+            return
+        record = {name: float(v) for name, v in metrics.items() if name.startswith("val/") and v.numel() == 1}
+        self.records.append({"step": trainer.global_step, **record})
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"records": list(self.records)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.records = list(state_dict.get("records", []))
+
+    def _checkpoint_to_export(self, trainer: pl.Trainer) -> tuple[Path | None, str]:
+        """The best checkpoint by ``monitor``, else the last one; and which of the two it is."""
+        for callback in trainer.checkpoint_callbacks:
+            if isinstance(callback, ModelCheckpoint) and callback.monitor == self.monitor and callback.best_model_path:
+                if Path(callback.best_model_path).is_file():
+                    return Path(callback.best_model_path), "best"
+        last = last_checkpoint_path(trainer.checkpoint_callbacks)
+        return (last, "last") if last is not None and last.is_file() else (None, "current")
+
+    @staticmethod
+    def _export(pl_module: pl.LightningModule, checkpoint: Path | None) -> tuple[GraphHyperNetwork, int | None]:
+        """The GHN stored in ``checkpoint`` and its step (the live module's GHN and None without a checkpoint)."""
+        if checkpoint is None:
+            return pl_module.export_ghn(), None
+        module = type(pl_module).load_from_checkpoint(checkpoint, map_location="cpu", weights_only=False,
+                                                      archs=getattr(pl_module, "archs", None))
+        step = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)["global_step"]
+        return module.export_ghn(), int(step)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        checkpoint, which = self._checkpoint_to_export(trainer)
+        ghn, step = self._export(pl_module, checkpoint)
+        save_ghn(ghn, self.path)
+        record = next((r for r in reversed(self.records) if r["step"] == step), None)
+        self.final_metrics = dict(record) if record else {}
+        summary = {"ghn": str(self.path), "checkpoint": str(checkpoint) if checkpoint else None, "exported": which,
+                   "global_step": trainer.global_step, "metrics": self.final_metrics}
+        (self.path.parent / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+        for logger in trainer.loggers:
+            logger.log_metrics({f"final/{k}": v for k, v in self.final_metrics.items() if k != "step"},
+                               step=trainer.global_step)
+        self._log_summary(pl_module, record, which)
+
+    def _log_summary(self, pl_module: pl.LightningModule, record: dict[str, float] | None, which: str) -> None:
+        what = heldout_summary(pl_module.archs) if hasattr(pl_module, "archs") else "held-out archs"
+        if record is None or self.baseline not in record:
+            log.info("exported the %s GHN weights to %s; they were not validated, so the accuracy of %s is not "
+                     "measured (validate at the end with trainer.val_check_interval)", which, self.path, what)
+            return
+        log.info("held-out %s: predicted weights %.1f%% top-1 (no training) vs random init %.1f%% "
+                 "[%s validation, step %d; GHN saved to %s]", what, 100 * record[self.monitor],
+                 100 * record[self.baseline], which, record["step"], self.path)
+
+
+def arch_key_digest(key: str) -> str:
+    """A short stable name of an architecture key (its canonical spec JSON)."""
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+class ArchKeyLogger(Callback):
+    """Appends ``{"step", "rank", "world_size", "indices", "keys"}`` per training step to
+    ``<dirpath>/rank<r>.jsonl``: the architectures (digests of their keys, see :func:`arch_key_digest`, and their pool
+    indices) this process trained on, for checking rank-disjoint sampling and resumed sampler positions.
+
+    Args:
+        dirpath: output folder.
+    """
+
+    def __init__(self, dirpath: str | Path) -> None:
+        self.dirpath = Path(dirpath)
+        self._step = 0
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        self._step = trainer.global_step  # the step this batch trains (global_step counts finished steps)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        keys = list(pl_module.last_arch_keys)
+        rank, world = trainer.global_rank, trainer.world_size
+        record = {"step": self._step, "rank": rank, "world_size": world,
+                  "indices": pl_module.archs.indices(self._step, rank, world, len(keys)),
+                  "keys": [arch_key_digest(k) for k in keys]}
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        with open(self.dirpath / f"rank{rank}.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")

@@ -1,0 +1,43 @@
+"""Experiment loggers: W&B offline by default, never asking for a login, and CSV when W&B cannot start."""
+
+import logging
+import sys
+
+import pytest
+from lightning.pytorch.loggers import CSVLogger
+
+from hypergen.train import loggers
+
+WANDB = {"_target_": "lightning.pytorch.loggers.wandb.WandbLogger", "offline": True, "project": "hypergen"}
+
+
+def test_online_wandb_without_an_account_stays_offline(monkeypatch, caplog):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setattr(loggers, "wandb_has_credentials", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="hypergen.train.loggers"):
+        entry = loggers.offline_without_account("wandb", {**WANDB, "offline": False})
+    assert entry["offline"] is True and "run `wandb login` or set WANDB_API_KEY" in caplog.text
+    monkeypatch.setattr(loggers, "wandb_has_credentials", lambda: True)
+    assert loggers.offline_without_account("wandb", {**WANDB, "offline": False})["offline"] is False
+    monkeypatch.setattr(loggers, "wandb_has_credentials", lambda: pytest.fail("no account is needed offline"))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert loggers.offline_without_account("wandb", {**WANDB, "offline": False})["offline"] is False
+
+
+def test_wandb_that_cannot_start_falls_back_to_csv(monkeypatch, tmp_path, caplog):
+    monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` now raises ImportError
+    with caplog.at_level(logging.WARNING, logger="hypergen.train.loggers"):
+        built = loggers.build_loggers({"wandb": {**WANDB, "save_dir": str(tmp_path)}}, tmp_path)
+    assert len(built) == 1 and isinstance(built[0], CSVLogger)
+    assert built[0].save_dir == str(tmp_path) and built[0].name == "csv"
+    assert "logger.wandb: W&B could not start (ModuleNotFoundError: import of wandb halted" in caplog.text
+    loggers.finish_loggers(built)  # nothing to finish
+
+
+def test_other_loggers_and_bad_entries(tmp_path):
+    built = loggers.build_loggers({"csv": {"_target_": "lightning.pytorch.loggers.CSVLogger",
+                                           "save_dir": str(tmp_path)}, "off": None}, tmp_path)
+    assert [type(x) for x in built] == [CSVLogger]
+    assert loggers.build_loggers(None, tmp_path) == [] and loggers.build_loggers({}, tmp_path) == []
+    with pytest.raises(ValueError, match="logger.x has no _target_"):
+        loggers.build_loggers({"x": {"save_dir": "."}}, tmp_path)

@@ -1,0 +1,98 @@
+"""``python -m hypergen.train``: a short real fit (loss goes down, final checkpoint, export, summary line) and clear
+command-line errors."""
+
+import csv
+import json
+import math
+import re
+
+import pytest
+import torch
+
+import hypergen
+from hypergen.archs import ArchSampler, build
+
+STEPS = 40
+
+
+@pytest.fixture(scope="module")
+def fitted(train_cli, tiny, fashion_mnist_installed, tmp_path_factory):
+    """One 40-step fit: validation at steps 20 and 40, periodic checkpoints every 15 steps (so only the end-of-training
+    save writes step 40)."""
+    run_dir = tmp_path_factory.mktemp("fit")
+    proc = train_cli.run([*tiny, f"hydra.run.dir={run_dir}", f"trainer.max_steps={STEPS}",
+                          "trainer.val_check_interval=20", "callbacks.last_checkpoint.every_n_train_steps=15",
+                          "module.lr=1.0e-3"])
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    return run_dir, proc.stdout
+
+
+def _train_losses(run_dir):
+    with open(run_dir / "csv" / "version_0" / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["train/loss"]]
+    return [int(r["step"]) for r in rows], [float(r["train/loss"]) for r in rows]
+
+
+def test_training_loss_goes_down(fitted):
+    run_dir, _ = fitted
+    steps, losses = _train_losses(run_dir)
+    assert steps == list(range(STEPS))  # one row per step
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    # seeded run: the mean loss of the first 5 steps is ~2.34, of the last 5 ~1.6 (chance level is ln 10 = 2.30)
+    assert first - last > 0.3, (first, last)
+    assert last < math.log(10) - 0.2
+
+
+def test_last_checkpoint_is_written_at_the_end_of_training(fitted):
+    run_dir, _ = fitted
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["global_step"] == STEPS  # 40 is no multiple of 15: the end-of-training save wrote it
+    best = torch.load(run_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    assert best["global_step"] in (20, 40)
+
+
+def test_exported_ghn_is_the_best_checkpoint_and_predicts(fitted):
+    run_dir, _ = fitted
+    ghn = hypergen.load_ghn(run_dir / "ghn_best.safetensors")
+    best = torch.load(run_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    trained = {k[len("ghn."):]: v for k, v in best["state_dict"].items() if k.startswith("ghn.")}
+    exported = ghn.state_dict()
+    assert set(exported) == set(trained)
+    assert all(torch.equal(exported[k], trained[k]) for k in trained)
+    assert ghn.config.hidden == 32 and ghn.config.gnn_layers == 1
+
+    spec = ArchSampler("mlp", "test", (1, 28, 28), 10, seed=7, param_bounds=(1000, 50000)).sample(0)
+    model = build(spec, "cpu")
+    with torch.no_grad():
+        params = ghn(model, (2, 1, 28, 28))
+    assert {n: tuple(p.shape) for n, p in params.items()} == {n: tuple(p.shape) for n, p in model.named_parameters()}
+    assert all(torch.isfinite(p).all() for p in params.values())
+    ghn.init_(model, (2, 1, 28, 28))
+    assert all(torch.equal(p, params[n]) for n, p in model.named_parameters())
+    assert torch.isfinite(model.eval()(torch.randn(4, 1, 28, 28))).all()
+
+
+def test_final_summary_reports_predicted_and_random_init_accuracy(fitted):
+    run_dir, out = fitted
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    best = torch.load(run_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    metrics = summary["metrics"]
+    assert metrics["step"] == best["global_step"]
+    assert 0.0 <= metrics["val/acc"] <= 1.0 and 0.0 <= metrics["val/acc_random_init"] <= 1.0
+    line = re.search(r"held-out mlp test archs \(2 nets\): predicted weights ([\d.]+)% top-1 \(no training\) "
+                     r"vs random init ([\d.]+)%", out)
+    assert line, out[-3000:]
+    assert float(line.group(1)) == pytest.approx(100 * metrics["val/acc"], abs=0.051)
+    assert float(line.group(2)) == pytest.approx(100 * metrics["val/acc_random_init"], abs=0.051)
+    assert line.group(0) in (run_dir / "train.log").read_text()  # logged (to Hydra's run log), not printed
+
+
+@pytest.mark.parametrize("override, message", [
+    ("trainer.max_stepz=5", r"Could not override 'trainer\.max_stepz'.*Key 'max_stepz' is not in struct"),
+    ("trainer=cpuu", r"Could not find 'trainer/cpuu'"),
+])
+def test_bad_override_fails_with_hydras_message(train_cli, tmp_path, override, message):
+    proc = train_cli.run([override, f"hydra.run.dir={tmp_path}"], timeout=120)
+    assert proc.returncode != 0
+    assert re.search(message, proc.stdout, re.S), proc.stdout[-2000:]
+    assert "Traceback" not in proc.stdout  # Hydra's one-paragraph error, not a stack trace

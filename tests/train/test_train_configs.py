@@ -1,0 +1,159 @@
+"""The Hydra configs in ``conf/``: every group option composes, resolves and builds its object; the data decides the
+architectures' task; defaults are a laptop CPU run logging to W&B offline."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.strategies import DDPStrategy
+from omegaconf import OmegaConf
+
+from hypergen.ghn import GHNConfig
+from hypergen.train import builders
+from hypergen.train.callbacks import ExportGHN, LastCheckpoint
+from hypergen.train.run import CONF_DIR_ENV, config_dir
+
+
+@pytest.fixture(autouse=True)
+def _forget_hydra_config():
+    yield
+    HydraConfig.instance().cfg = None  # leave no global Hydra state to later tests (Lightning checks it)
+
+
+def _compose(tmp_path: Path, *overrides: str):
+    """The composed config with ``hydra:`` interpolations resolvable and the run directory at ``tmp_path``."""
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}", *overrides], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def test_defaults_are_one_cpu_logging_to_wandb_offline_in_the_run_dir(tmp_path):
+    cfg = _compose(tmp_path)
+    assert cfg.name == "fashion_mnist_deepnets" and cfg.hydra.run.dir == "runs/fashion_mnist_deepnets"
+    assert cfg.hydra.sweep.dir == "runs/fashion_mnist_deepnets/multirun"
+    assert (cfg.trainer.accelerator, cfg.trainer.devices) == ("cpu", 1)
+    wandb = cfg.logger.wandb
+    assert wandb.offline is True and wandb.save_dir == str(tmp_path) and wandb.group == cfg.name
+    assert cfg.callbacks.last_checkpoint.dirpath == str(tmp_path / "checkpoints")
+    assert cfg.callbacks.export_ghn.path == str(tmp_path / "ghn_best.safetensors")
+
+
+def test_experiment_fmnist_cpu(tmp_path):
+    cfg = _compose(tmp_path, "experiment=fmnist_cpu")
+    assert cfg.name == "fmnist_cpu" and cfg.hydra.run.dir == "runs/fmnist_cpu"
+    assert (cfg.archs.family, cfg.data.name, cfg.trainer.accelerator) == ("deepnets", "fashion_mnist", "cpu")
+    assert (cfg.module.meta_batch, cfg.data.batch_size, cfg.archs.heldout_count) == (4, 64, 8)
+    assert (cfg.trainer.max_steps, cfg.trainer.val_check_interval) == (1000, 250)
+
+
+@pytest.mark.parametrize("ghn", ["default", "ghn2"])
+@pytest.mark.parametrize("decoder", ["lowrank", "tiling"])
+def test_ghn_and_decoder_groups_are_ghn_config_fields(tmp_path, ghn, decoder):
+    cfg = _compose(tmp_path, f"ghn={ghn}", f"decoder={decoder}")
+    config = GHNConfig.from_dict({**OmegaConf.to_container(cfg.ghn), **OmegaConf.to_container(cfg.decoder)})
+    assert (config.gnn, config.decoder) == ({"default": "transformer", "ghn2": "gated"}[ghn], decoder)
+
+
+@pytest.mark.parametrize("data, archs, input_shape", [
+    ("fashion_mnist", "deepnets", [1, 28, 28]), ("fashion_mnist", "mlp", [1, 28, 28]),
+    ("mnist_1d", "cnn1d", [1, 40]), ("mnist_1d", "mlp", [1, 40]), ("cifar10", "deepnets", [3, 32, 32]),
+])
+def test_arch_pool_takes_its_task_from_the_data(tmp_path, data, archs, input_shape):
+    cfg = _compose(tmp_path, f"data={data}", f"archs={archs}")
+    datamodule = builders.build_datamodule(cfg.data)
+    pool = builders.build_arch_pool(cfg.archs, datamodule)
+    assert pool.train_sampler.input_shape == input_shape == list(datamodule.input_shape)
+    assert pool.train_sampler.num_classes == 10 and pool.heldout_sampler.family.name == archs
+
+
+@pytest.mark.parametrize("data, archs, shape", [("fashion_mnist", "cnn1d", r"\[1, 28, 28\]"),
+                                                ("mnist_1d", "deepnets", r"\[1, 40\]")])
+def test_family_that_cannot_take_the_data_is_an_error_naming_both(tmp_path, data, archs, shape):
+    cfg = _compose(tmp_path, f"data={data}", f"archs={archs}")
+    name = cfg.data.name
+    with pytest.raises(ValueError, match=rf"archs\.family='{archs}' takes inputs shaped .* but data\.name='{name}' "
+                                         rf"gives samples of shape {shape}\. Choose a family that fits"):
+        builders.build_arch_pool(cfg.archs, builders.build_datamodule(cfg.data))
+
+
+def test_arch_config_may_not_set_the_task(tmp_path):
+    cfg = _compose(tmp_path, "+archs.num_classes=3")
+    with pytest.raises(ValueError, match="archs.num_classes is taken from the data module"):
+        builders.build_arch_pool(cfg.archs, builders.build_datamodule(cfg.data))
+
+
+def test_default_callbacks(tmp_path):
+    cfg = _compose(tmp_path, "callbacks.last_checkpoint.every_n_train_steps=7")
+    callbacks = builders.build_callbacks(cfg.callbacks, has_logger=True)
+    assert [type(c) for c in callbacks] == [LastCheckpoint, ModelCheckpoint, ExportGHN, LearningRateMonitor]
+    last, best = callbacks[:2]
+    assert last.save_last and last.save_top_k == 0 and last._every_n_train_steps == 7
+    assert last.last_path == tmp_path / "checkpoints" / "last.ckpt"
+    assert (best.monitor, best.mode, best.save_top_k) == ("val/acc", "max", 1)
+    no_logger = builders.build_callbacks(cfg.callbacks, has_logger=False)  # Lightning refuses an LR monitor then
+    assert not any(isinstance(c, LearningRateMonitor) for c in no_logger) and len(no_logger) == 3
+    with pytest.raises(ValueError, match="callbacks.bad has no _target_"):
+        builders.build_callbacks({"bad": {"x": 1}}, has_logger=True)
+
+
+def test_cpu_and_ddp_trainers(tmp_path):
+    cpu = builders.build_trainer(_compose(tmp_path).trainer, [], [])
+    assert cpu.max_steps == 1000 and cpu.val_check_interval == 250 and cpu.world_size == 1
+    cfg = _compose(tmp_path, "trainer=ddp", "trainer.accelerator=cpu")
+    ddp = builders.build_trainer(cfg.trainer, [], [])
+    assert isinstance(ddp.strategy, DDPStrategy) and ddp.num_devices == 2
+    assert ddp.strategy._start_method == "popen"  # subprocesses, not spawn (see conf/trainer/ddp.yaml)
+
+
+@pytest.mark.parametrize("trainer, precision, strategy", [
+    ("gpu", "bf16-mixed", None), ("fsdp", "bf16-mixed", "lightning.pytorch.strategies.FSDPStrategy"),
+])
+def test_gpu_trainer_configs_compose(tmp_path, trainer, precision, strategy):
+    cfg = _compose(tmp_path, f"trainer={trainer}")
+    assert cfg.trainer.accelerator == "gpu" and cfg.trainer.precision == precision
+    assert (cfg.trainer.get("strategy") or {}).get("_target_") == strategy
+
+
+def test_logger_options(tmp_path):
+    assert list(_compose(tmp_path, "logger=csv").logger) == ["csv"]
+    assert list(_compose(tmp_path, "logger=none").logger) == []
+
+
+def test_optuna_search_maximises_val_acc(tmp_path):
+    cfg = _compose(tmp_path, "hparams_search=optuna")
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "maximize"
+    assert sweeper.sampler._target_ == "optuna.samplers.TPESampler" and cfg.optimized_metric == "val/acc"
+    assert cfg.hydra.mode.name == "MULTIRUN" and "module.lr" in sweeper.params
+
+
+def test_slurm_launcher_sets_devices_from_tasks(tmp_path):
+    cfg = _compose(tmp_path, "launcher=slurm", "trainer=ddp", "hydra.launcher.tasks_per_node=8",
+                   "hydra.launcher.nodes=2")
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+    assert (cfg.trainer.devices, cfg.trainer.num_nodes, cfg.hydra.launcher.gpus_per_node) == (8, 2, 8)
+
+
+def test_wandb_sweep_runs_the_cli_with_hydra_overrides(tmp_path):
+    sweep = yaml.safe_load((config_dir() / "wandb_sweep.yaml").read_text())
+    assert sweep["program"] == "hypergen-train" and "${args_no_hyphens}" in sweep["command"]
+    assert sweep["metric"] == {"name": "val/acc", "goal": "maximize"}
+    params = sweep["parameters"]
+    values = [f"{key}={spec['min'] if 'min' in spec else spec['values'][0]}" for key, spec in params.items()]
+    fixed = [c for c in sweep["command"] if "=" in c and "${" not in c]
+    cfg = _compose(tmp_path, *fixed, *values)  # every parameter is a key of the training config
+    assert cfg.logger.wandb.offline is False
+
+
+def test_config_dir(monkeypatch, tmp_path):
+    monkeypatch.delenv(CONF_DIR_ENV, raising=False)
+    assert (config_dir() / "train.yaml").is_file() and config_dir().name == "conf"
+    monkeypatch.setenv(CONF_DIR_ENV, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=f"no train.yaml in {CONF_DIR_ENV}={tmp_path}"):
+        config_dir()
+    (tmp_path / "train.yaml").write_text("name: x\n")
+    assert config_dir() == tmp_path.resolve()
