@@ -37,21 +37,32 @@ def log_size_encoding(sizes: Tensor, num_freqs: int) -> Tensor:
 
 
 def _index_frequencies(n: int, num_features: int, seed: int) -> Tensor:
-    """Integer frequencies for :func:`index_encoding`: the lowest ones, then pseudo-random ones up to ``n / 2``."""
+    """Distinct integer frequencies in ``[0, n / 2]`` for :func:`index_encoding`, ``-1`` marking unused slots.
+
+    The lowest ``num_features / 4`` come first (smooth structure), then pseudo-random distinct ones up to ``n / 2``
+    (so neighbouring rows differ). Higher frequencies would alias onto these at ``n`` points (``f`` and ``n - f``
+    give the same columns up to sign): duplicated columns make the decoder's cores badly conditioned (one direction
+    gets the steps of all its copies), so narrow widths get fewer frequencies and zero columns instead.
+    """
     half = num_features // 2
-    low = half // 2
+    top = n // 2  # frequencies 0..top are distinct at n half-integer positions
+    low = min(half // 2, top + 1)
     generator = torch.Generator().manual_seed(seed)
-    u = torch.rand(half - low, generator=generator, dtype=torch.float64)
-    high = low + torch.floor(u * max(n / 2 - low, 1)).long()
-    return torch.cat([torch.arange(low), high]).double()
+    pool = top + 1 - low
+    picked = torch.randperm(pool, generator=generator)[: half - low] + low if pool > 0 else torch.zeros(0, dtype=torch.long)
+    freqs = torch.full((half,), -1, dtype=torch.long)
+    freqs[:low] = torch.arange(low)
+    freqs[low:low + picked.numel()] = picked
+    return freqs
 
 
 def index_encoding(n: int, num_features: int, *, seed: int = 0, device: torch.device | str = "cpu") -> Tensor:
     """Encoding of the positions ``0..n-1`` along one tensor dimension (output channels, input channels, tokens).
 
-    Columns are ``sqrt(2) * cos/sin(2 pi f (i + 1/2) / n)`` for integer frequencies ``f``: the low ones (smooth
-    structure) and fixed pseudo-random ones up to ``n / 2`` (so neighbouring rows differ). Columns with distinct
-    frequencies are orthogonal, so a product of two layers' factors composes cleanly through a shared channel.
+    Columns are ``sqrt(2) * cos/sin(2 pi f (i + 1/2) / n)`` for distinct integer frequencies ``0 <= f <= n / 2``: the
+    low ones (smooth structure) and fixed pseudo-random ones (so neighbouring rows differ); widths with fewer than
+    ``num_features / 2`` distinct frequencies get zero columns for the rest. Non-zero columns are orthogonal, so a
+    product of two layers' factors composes cleanly through a shared channel and no direction is duplicated.
     Position ``i`` of width ``n`` always gets the same code: consecutive layers agree on what channel ``i`` is.
 
     Args:
@@ -64,9 +75,11 @@ def index_encoding(n: int, num_features: int, *, seed: int = 0, device: torch.de
         ``[n, num_features]`` float32 with entries in ``[-sqrt(2), sqrt(2)]``.
     """
     freqs = _index_frequencies(n, num_features, seed).to(device)
+    used = (freqs >= 0).double()
     t = (torch.arange(n, dtype=torch.float64, device=device) + 0.5) / n
-    angles = 2 * math.pi * t[:, None] * freqs[None, :]
-    return (math.sqrt(2.0) * torch.cat([angles.cos(), angles.sin()], dim=1)).float()
+    angles = 2 * math.pi * t[:, None] * freqs.clamp(min=0).double()[None, :]
+    code = torch.cat([angles.cos() * used, angles.sin() * used], dim=1)
+    return (math.sqrt(2.0) * code).float()
 
 
 def kernel_position_encoding(kernel: tuple[int, ...], device: torch.device | str = "cpu") -> Tensor:

@@ -60,6 +60,8 @@ class ArchPool:
         self.heldout_count = heldout_count
         self.cache = ArchCache(maxsize=cache_size)
         self._heldout: list[HeldOutArch] | None = None
+        # Drawn now, so bounds no held-out net can meet fail before any training step (SamplingError).
+        self.heldout_specs = [self.heldout_sampler.sample(i) for i in range(heldout_count)]
 
     def _traced(self, spec: dict) -> TracedArch:
         traced = self.cache.get(spec)
@@ -80,8 +82,7 @@ class ArchPool:
         """The fixed held-out architectures with their default-init baselines (built once)."""
         if self._heldout is None:
             self._heldout = []
-            for i in range(self.heldout_count):
-                spec = self.heldout_sampler.sample(i)
+            for i, spec in enumerate(self.heldout_specs):
                 with torch.random.fork_rng():  # a fixed default init per net, without touching the global RNG
                     torch.manual_seed(i)
                     default: nn.Module = build(spec, "cpu")

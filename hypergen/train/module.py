@@ -58,7 +58,8 @@ class GHNTrainingModule(pl.LightningModule):
         config = ghn if isinstance(ghn, GHNConfig) else GHNConfig.from_dict({**dict(ghn), **dict(decoder or {})})
         self.save_hyperparameters({"ghn": config.to_dict(), "meta_batch": meta_batch, "lr": lr,
                                    "weight_decay": weight_decay, "warmup_steps": warmup_steps,
-                                   "total_steps": total_steps, "weight_reg": weight_reg, "ema_decay": ema_decay})
+                                   "total_steps": total_steps, "weight_reg": weight_reg, "ema_decay": ema_decay,
+                                   "calibration_batches": calibration_batches})
         self.ghn = GraphHyperNetwork(config)
         self.archs = archs
         self.meta_batch = meta_batch
