@@ -68,3 +68,16 @@ def test_tiling_decoder_shapes_and_tiling(shape):
 def test_unknown_decoder_name():
     with pytest.raises(KeyError, match="registered"):
         build_decoder("nope", 16, 4, 16, 8, False)
+
+
+@pytest.mark.parametrize("shape", [(16, 16, 3, 3), (32, 1, 3, 3), (8, 4, 5, 5), (8, 4, 3, 3, 3)])
+def test_lowrank_kernels_vary_across_positions(shape):
+    """Untrained predictions have spatial structure: most of a filter's variance is across kernel positions
+    (PyTorch's default init: ~90%; an additive kernel code once gave ~5%, and the GHN barely learned)."""
+    torch.manual_seed(0)
+    dec = LowRankDecoder(hidden=64, rank=16, index_features=64)
+    w = dec(torch.randn(4, 64), TensorLayout.of(shape)).materialize(torch.ones(4), torch.zeros(4))
+    spatial_dims = tuple(range(3, w.dim()))
+    centred = w - w.mean(dim=tuple(range(1, w.dim())), keepdim=True)
+    across = (w - w.mean(dim=spatial_dims, keepdim=True)).square().sum() / centred.square().sum()
+    assert across > 0.5

@@ -36,3 +36,13 @@ def test_log_size_encoding_separates_unseen_sizes():
     assert codes.shape == (3, 12)
     assert not torch.equal(codes[0], codes[1])
     assert (codes[0] - codes[2]).norm() > (codes[0] - codes[1]).norm()
+
+
+def test_index_encoding_has_no_duplicate_directions_for_narrow_widths():
+    """Frequencies above n/2 alias onto lower ones at n points; narrow widths get zero columns instead."""
+    for n in (1, 2, 3, 12, 40, 64, 100):
+        p = index_encoding(n, 64).double()
+        used = p[:, p.abs().sum(0) > 1e-9]
+        assert used.shape[1] == torch.linalg.matrix_rank(p) >= min(n, 62)
+        gram = used.t() @ used / n
+        assert (gram - torch.diag(torch.diag(gram))).abs().max() < 1e-6  # non-zero columns are orthogonal
