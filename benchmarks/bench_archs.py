@@ -1,6 +1,6 @@
 """Architectures sampled + built (meta) + traced per second, per family, on this CPU.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_archs.py [--n 30] [--out benchmarks/results/archs.md]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_archs.py [--n 30] [--quick] [--out benchmarks/results/archs.md]
 
 For each family, ``--n`` train specs (after 2 warm-up specs) go through the pipeline a GHN training step needs:
 ``ArchSampler.sample`` (draws, hash-part and parameter-bound rejection, which builds each draw on ``meta`` to count
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+from _harness import parse_args_with_quick
 
 from hypergen.archs import ArchCache, ArchSampler, build, example_input
 from hypergen.graph import trace_module
@@ -27,6 +28,8 @@ TASKS: dict[str, tuple[tuple[int, ...], int]] = {
     "deepnets": ((3, 32, 32), 10), "resnet": ((3, 32, 32), 10), "mobilenet": ((3, 32, 32), 10),
     "vit": ((3, 32, 32), 10), "gpt": ((64,), 256), "mlp": ((1, 40), 10), "cnn1d": ((1, 40), 10),
 }
+#: Defaults of ``--quick`` (explicit options still win): 5 specs per family.
+QUICK = {"n": 5}
 
 
 def _measure(family: str, n: int) -> dict[str, float]:
@@ -67,7 +70,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=30, help="specs per family (after 2 warm-up specs)")
     parser.add_argument("--families", nargs="*", default=list(TASKS))
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "archs.md"))
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help=f"defaults for a fast check: {QUICK}")
+    args = parse_args_with_quick(parser, QUICK)
     torch.set_num_threads(1)
     rows = ["| family | input | median params | median nodes | sample (ms) | build meta (ms) | trace (ms) | "
             "to_data (ms) | **sampled+built+traced / s** | incl. to_data / s | cache hit (µs) |",
@@ -83,8 +87,8 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(
         f"# Architecture-space benchmark\n\nCommand: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_archs.py "
-        f"--n {args.n}` (train split, seed 0, means over {args.n} specs, one CPU thread; torch "
-        f"{torch.__version__}).\n\n{table}\n"
+        f"--n {args.n}{' --quick' if args.quick else ''}` (train split, seed 0, means over {args.n} specs, one CPU "
+        f"thread; torch {torch.__version__}).\n\n{table}\n"
     )
     sys.stdout.write(table + "\n")
 

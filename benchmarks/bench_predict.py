@@ -1,6 +1,7 @@
 """GHN prediction time and peak RSS per model, each model in a fresh process (so RSS includes imports).
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_predict.py [--repeats 5] [--out benchmarks/results/predict.md]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_predict.py [--repeats 5] [--quick]
+        [--out benchmarks/results/predict.md]
 
 ``predict``: median of ``--repeats`` calls of ``ghn(data)`` (all weights as a ``{name: tensor}`` dict, inference mode;
 the graph is traced once beforehand and its time reported separately; the first call is not counted).
@@ -17,7 +18,7 @@ import argparse
 import statistics
 import time
 
-from _harness import run_child, write_report
+from _harness import parse_args_with_quick, run_child, write_report
 
 # name -> (zoo spec, config overrides, mode, reference median seconds of GHN-3-T measured here with the reference code)
 MODELS: dict[str, tuple[str, dict, str, float | None]] = {
@@ -30,6 +31,8 @@ MODELS: dict[str, tuple[str, dict, str, float | None]] = {
 }
 # name -> (max seconds, max peak RSS as a multiple of the model's bytes); image models: the reference's time
 TARGETS = {"gpt2-small": (0.5, 1.5), "gpt2-large": (None, 1.5)}
+#: Defaults of ``--quick`` (explicit options still win): one image model and GPT-2 small, two repeats.
+QUICK = {"repeats": 2, "models": ["resnet50", "gpt2-small"]}
 
 
 def _rss_mb() -> float:
@@ -95,7 +98,8 @@ def main() -> None:
     parser.add_argument("--thp", action="store_true", help="let torch's CPU allocator use transparent huge pages")
     parser.add_argument("--device", default="cpu", help="where the GHN runs (cpu, cuda)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help=f"defaults for a fast check: {QUICK}")
+    args = parse_args_with_quick(parser, QUICK)
     if args.child:
         import json
         import sys
@@ -120,7 +124,7 @@ def main() -> None:
                     f"{ratio:.2f} | {'yes' if ok else 'NO'} ({target}) |")
         print(rows[-1], flush=True)  # noqa: T201 (progress of a command-line benchmark)
     command = f"OMP_NUM_THREADS=1 python benchmarks/bench_predict.py --repeats {args.repeats} --device {args.device}" + (
-        " --thp" if args.thp else "")
+        " --thp" if args.thp else "") + (" --quick" if args.quick else "")
     notes = ("RSS before = peak RSS after imports, model construction on meta and tracing, before predicting. "
              "Targets: image models no slower than GHN-3-T (6.9M params) with a GHN of <= 3M parameters; GPT-2 small "
              "<= 0.5 s with peak RSS <= 1.5x its bytes; GPT-2-large with a GHN of <= 1/100 of its parameters, peak RSS "

@@ -1,6 +1,7 @@
 """Trace time and peak RSS per model, each model in a fresh process (so RSS includes imports).
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_trace.py [--repeats 7] [--out benchmarks/results/trace.md]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_trace.py [--repeats 7] [--quick]
+        [--out benchmarks/results/trace.md]
 
 Time is the median of ``--repeats`` calls of ``trace_module`` + ``to_data`` on a model built on the meta device
 (the first call, which warms caches, is not counted). Peak RSS is the process's ``ru_maxrss`` at the end.
@@ -15,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from _harness import run_child, write_report
+from _harness import parse_args_with_quick, run_child, write_report
 
 # name -> (zoo spec, config overrides, reference GHN-3 graph-builder median seconds measured on this machine)
 MODELS: dict[str, tuple[str, dict, float | None]] = {
@@ -29,6 +30,8 @@ MODELS: dict[str, tuple[str, dict, float | None]] = {
 }
 
 TARGETS = {"gpt2-large": (5.0, 600.0)}  # seconds, MB; others: reference time and 500 MB
+#: Defaults of ``--quick`` (explicit options still win): two small models, two repeats.
+QUICK = {"repeats": 2, "models": ["resnet18", "efficientnet_b0"]}
 
 
 def _measure(spec: str, overrides: dict, repeats: int) -> dict:
@@ -59,7 +62,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "trace.md"))
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help=f"defaults for a fast check: {QUICK}")
+    args = parse_args_with_quick(parser, QUICK)
     if args.child:
         spec, overrides = MODELS[args.child][:2]
         sys.stdout.write(json.dumps(_measure(spec, overrides, args.repeats)) + "\n")
@@ -77,7 +81,8 @@ def main() -> None:
         sys.stderr.write(rows[-1] + "\n")
     table = "\n".join(rows)
     write_report(args.out, "Tracing benchmark",
-                 f"OMP_NUM_THREADS=1 python benchmarks/bench_trace.py --repeats {args.repeats}", table)
+                 f"OMP_NUM_THREADS=1 python benchmarks/bench_trace.py --repeats {args.repeats}"
+                 + (" --quick" if args.quick else ""), table)
     sys.stdout.write(table + "\n")
 
 

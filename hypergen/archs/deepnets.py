@@ -23,8 +23,9 @@ Spec fields::
 
 from __future__ import annotations
 
+import functools
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -134,6 +135,81 @@ CELL_OPS: dict[str, Callable[[int, int, str], nn.Module]] = {
 }
 
 
+# --- recipes: hashable descriptions of the modules a net is made of ------------------------------------------------
+# Nets are built from recipes ``(name, *args)``; counting a spec's parameters adds up the (cached) counts of its
+# recipes instead of building the whole net, which makes rejection sampling under parameter bounds ~30x cheaper.
+
+Recipe = tuple[Any, ...]
+
+
+def _stem(c_in: int, c_stem: int, stride: int, layers: int, norm: str) -> nn.Module:
+    stem = [ConvNormAct(c_in, c_stem, 3, stride, norm=norm, act=None)]
+    if layers == 2:
+        stem += [nn.ReLU(), ConvNormAct(c_stem, c_stem, 3, norm=norm, act=None)]
+    return nn.Sequential(*stem)
+
+
+def _preprocess(c_in: int, c_out: int, reduce: bool, norm: str) -> nn.Module:
+    """Brings a cell input to the cell's channels (and, after a reduction cell, to its resolution)."""
+    return FactorizedReduce(c_in, c_out, norm) if reduce else _relu_conv_norm(c_in, c_out, 1, 1, norm)
+
+
+_RECIPES: dict[str, Callable[..., nn.Module]] = {
+    "stem": _stem,
+    "preprocess": _preprocess,
+    "op": lambda op, c, stride, norm: CELL_OPS[op](c, stride, norm),
+    "head": lambda c, classes, hidden: ClassifierHead(c, classes, hidden=hidden),
+}
+
+
+def _make(recipe: Recipe) -> nn.Module:
+    return _RECIPES[recipe[0]](*recipe[1:])
+
+
+@functools.lru_cache(maxsize=16384)
+def _recipe_params(recipe: Recipe) -> int:
+    """Parameters of the module of ``recipe`` (built once on ``meta``)."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in _make(recipe).parameters())
+
+
+def _cell_recipes(nodes: Cell, c_pp: int, c_p: int, channels: int, reduction: bool, reduction_prev: bool,
+                  norm: str) -> tuple[Recipe | None, Recipe, list[list[Recipe]]]:
+    """``(pre0, pre1, ops per node)`` of a cell; ``pre0`` is None when no node reads state 0."""
+    reads_s0 = any(inp == 0 for node in nodes for _, inp in node)
+    pre0 = ("preprocess", c_pp, channels, reduction_prev, norm) if reads_s0 else None  # built only when used
+    ops = [[("op", op, channels, 2 if reduction and inp < 2 else 1, norm) for op, inp in node] for node in nodes]
+    return pre0, ("preprocess", c_p, channels, False, norm), ops
+
+
+def _net_plan(spec: Mapping[str, Any]) -> tuple[Recipe, list[tuple[Any, ...]], Recipe]:
+    """``(stem recipe, DeepNetCell arguments per cell, head recipe)`` of a spec."""
+    c, norm, geno = spec["channels"], spec["norm"], spec["genotype"]
+    c_stem = spec["stem_multiplier"] * c
+    stem = ("stem", spec["input_shape"][0], c_stem, spec["stem_stride"], spec["stem_layers"], norm)
+    c_pp, c_p, reduction_prev = c_stem, c_stem, False
+    cells = []
+    for i in range(spec["num_cells"]):
+        reduction = i in spec["reduction_cells"]
+        if reduction:
+            c *= spec["channel_multiplier"]
+        kind = "reduce" if reduction else "normal"
+        cells.append((geno[kind], geno[f"{kind}_concat"], c_pp, c_p, c, reduction, reduction_prev, norm))
+        c_pp, c_p, reduction_prev = c_p, len(geno[f"{kind}_concat"]) * c, reduction
+    return stem, cells, ("head", c_p, spec["num_classes"], spec["fc_hidden"])
+
+
+def count_deepnet_params(spec: Mapping[str, Any]) -> int:
+    """Parameters of the :class:`DeepNet` of ``spec``, without building it (equal to building it; tested)."""
+    stem, cells, head = _net_plan(spec)
+    total = _recipe_params(stem) + _recipe_params(head)
+    for nodes, _concat, *args in cells:
+        pre0, pre1, ops = _cell_recipes(nodes, *args)
+        total += (_recipe_params(pre0) if pre0 else 0) + _recipe_params(pre1)
+        total += sum(_recipe_params(op) for node in ops for op in node)
+    return total
+
+
 class DeepNetCell(nn.Module):
     """One DARTS cell.
 
@@ -147,16 +223,10 @@ class DeepNetCell(nn.Module):
     def __init__(self, nodes: Cell, concat: list[int], c_pp: int, c_p: int, channels: int, reduction: bool,
                  reduction_prev: bool, norm: str) -> None:
         super().__init__()
-        reads_s0 = any(inp == 0 for node in nodes for _, inp in node)
-        self.pre0 = None
-        if reads_s0:  # built only when used, so every parameter is exercised by the forward
-            self.pre0 = FactorizedReduce(c_pp, channels, norm) if reduction_prev \
-                else _relu_conv_norm(c_pp, channels, 1, 1, norm)
-        self.pre1 = _relu_conv_norm(c_p, channels, 1, 1, norm)
-        self.ops = nn.ModuleList(
-            nn.ModuleList(CELL_OPS[op](channels, 2 if reduction and inp < 2 else 1, norm) for op, inp in node)
-            for node in nodes
-        )
+        pre0, pre1, ops = _cell_recipes(nodes, c_pp, c_p, channels, reduction, reduction_prev, norm)
+        self.pre0 = _make(pre0) if pre0 is not None else None
+        self.pre1 = _make(pre1)
+        self.ops = nn.ModuleList(nn.ModuleList(_make(op) for op in node) for node in ops)
         self.inputs = [[inp for _, inp in node] for node in nodes]
         self.concat = list(concat)
 
@@ -175,24 +245,10 @@ class DeepNet(nn.Module):
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         super().__init__()
-        c, norm, geno = spec["channels"], spec["norm"], spec["genotype"]
-        c_stem = spec["stem_multiplier"] * c
-        stem = [ConvNormAct(spec["input_shape"][0], c_stem, 3, spec["stem_stride"], norm=norm, act=None)]
-        if spec["stem_layers"] == 2:
-            stem += [nn.ReLU(), ConvNormAct(c_stem, c_stem, 3, norm=norm, act=None)]
-        self.stem = nn.Sequential(*stem)
-        c_pp, c_p, reduction_prev = c_stem, c_stem, False
-        cells = []
-        for i in range(spec["num_cells"]):
-            reduction = i in spec["reduction_cells"]
-            if reduction:
-                c *= spec["channel_multiplier"]
-            kind = "reduce" if reduction else "normal"
-            cells.append(DeepNetCell(geno[kind], geno[f"{kind}_concat"], c_pp, c_p, c, reduction, reduction_prev,
-                                     norm))
-            c_pp, c_p, reduction_prev = c_p, len(geno[f"{kind}_concat"]) * c, reduction
-        self.cells = nn.ModuleList(cells)
-        self.head = ClassifierHead(c_p, spec["num_classes"], hidden=spec["fc_hidden"])
+        stem, cells, head = _net_plan(spec)
+        self.stem = _make(stem)
+        self.cells = nn.ModuleList(DeepNetCell(*args) for args in cells)
+        self.head = _make(head)
 
     def forward(self, x: Tensor) -> Tensor:
         """``[B, C, H, W]`` -> ``[B, num_classes]``."""
@@ -219,12 +275,14 @@ _INPUTS_PER_NODE = {False: (1, 2), True: (2, 3)}
 _FC_HIDDEN = (64, 128, 256)
 
 
-def _sample_cell(rng: random.Random, nodes: int, inputs: tuple[int, int]) -> tuple[Cell, list[int]]:
-    """A random cell reading the previous cell at least once; its concat list is the nodes no other node reads."""
+def _sample_cell(rng: random.Random, nodes: int, inputs: tuple[int, int],
+                 ops: Sequence[str]) -> tuple[Cell, list[int]]:
+    """A random cell of ``ops`` reading the previous cell at least once; its concat list is the nodes no other node
+    reads."""
     cell: Cell = []
     for i in range(nodes):
         sources = sorted(rng.sample(range(i + 2), min(draw_int(rng, inputs), i + 2)))
-        cell.append([[draw_choice(rng, list(CELL_OPS)), src] for src in sources])
+        cell.append([[draw_choice(rng, ops), src] for src in sources])
     if not any(src == 1 for node in cell for _, src in node):
         cell[0][0][1] = 1  # node 0 then has the single edge [op, 0]; make the cell depend on the previous cell
     read = {src for node in cell for _, src in node}
@@ -245,13 +303,57 @@ class DeepNetsFamily(ArchFamily):
             "stem_stride", "norm", "fc_hidden", "genotype")
     input_ranks = (3,)
     input_description = "[channels, height, width]"
+    options = {
+        "ops": f"cell ops to draw from, a subset of {list(CELL_OPS)} (default: all)",
+        "stem_stride": "stem strides to draw from, a subset of [1, 2] (default: [1, 2] for inputs of at least 32 "
+                       "pixels, else [1]); [2] runs every cell at half the input resolution (4x cheaper)",
+        "num_cells": "[min, max] cells (default: the split's range, 4..18; not with the 'deep' split, whose point "
+                     "is its depth)",
+    }
 
-    def sample(self, rng: random.Random, split: Split, input_shape: tuple[int, ...], num_classes: int) -> dict:
-        """Draw channels, cells, reductions, stem, head and the two cell genotypes for ``split``."""
-        num_cells = draw_int(rng, _CELLS[split.wide, split.deep])
+    def check_options(self, options: Mapping[str, Any], input_shape: tuple[int, ...]) -> None:
+        """Check ``ops`` (known, distinct, at least one) and ``stem_stride`` (a non-empty subset of ``[1, 2]``)."""
+        super().check_options(options, input_shape)
+        ops = options.get("ops")
+        if ops is not None:
+            unknown = [op for op in ops if op not in CELL_OPS]
+            if not ops or unknown or len(set(ops)) != len(ops):
+                raise ValueError(f"deepnets option 'ops' must list distinct cell ops of {list(CELL_OPS)}, got "
+                                 f"{list(ops)}" + (f" (unknown: {unknown})" if unknown else ""))
+        strides = options.get("stem_stride")
+        if strides is not None and (not strides or not set(strides) <= {1, 2}):
+            raise ValueError(f"deepnets option 'stem_stride' must be a non-empty subset of [1, 2], got {strides}")
+        cells = options.get("num_cells")
+        if cells is not None and (len(cells) != 2 or not 1 <= cells[0] <= cells[1] <= 64):
+            raise ValueError(f"deepnets option 'num_cells' must be [min, max] with 1 <= min <= max <= 64, got {cells}")
+
+    def check_split_options(self, split: Split, options: Mapping[str, Any]) -> None:
+        """``num_cells`` would undo what the ``deep`` split is about.
+
+        Raises:
+            ValueError: ``num_cells`` with a split that samples more cells than training.
+        """
+        if split.deep and options.get("num_cells") is not None:
+            raise ValueError(f"deepnets option 'num_cells' cannot be used with the {split.name!r} split: its nets are "
+                             "deeper than any training net by construction; drop the option for this split")
+
+    def sample(self, rng: random.Random, split: Split, input_shape: tuple[int, ...], num_classes: int, *,
+               ops: Sequence[str] | None = None, stem_stride: Sequence[int] | None = None,
+               num_cells: Sequence[int] | None = None) -> dict:
+        """Draw channels, cells, reductions, stem, head and the two cell genotypes for ``split``.
+
+        Args:
+            ops: cell ops to draw from (default: every op of :data:`CELL_OPS`).
+            stem_stride: stem strides to draw from (default: 1 or 2 for inputs of at least 32 pixels, else 1).
+            num_cells: ``(min, max)`` cells (default: the split's range).
+        """
+        ops = list(ops) if ops is not None else list(CELL_OPS)
+        num_cells = draw_int(rng, tuple(num_cells) if num_cells is not None else _CELLS[split.wide, split.deep])
         nodes, inputs = _NODES[split.dense], _INPUTS_PER_NODE[split.dense]
-        normal, normal_concat = _sample_cell(rng, draw_int(rng, nodes), inputs)
-        reduce, reduce_concat = _sample_cell(rng, draw_int(rng, nodes), inputs)
+        normal, normal_concat = _sample_cell(rng, draw_int(rng, nodes), inputs, ops)
+        reduce, reduce_concat = _sample_cell(rng, draw_int(rng, nodes), inputs, ops)
+        if stem_stride is None:
+            stem_stride = (1, 2) if min(input_shape[1:]) >= 32 else (1,)
         return {
             "channels": 4 * draw_int(rng, (_CHANNELS[split.wide][0] // 4, _CHANNELS[split.wide][1] // 4)),
             "num_cells": num_cells,
@@ -259,7 +361,8 @@ class DeepNetsFamily(ArchFamily):
             "channel_multiplier": draw_choice(rng, (1, 2, 2)),
             "stem_multiplier": draw_int(rng, (1, 3)),
             "stem_layers": draw_int(rng, (1, 2)),
-            "stem_stride": draw_int(rng, (1, 2)) if min(input_shape[1:]) >= 32 else 1,
+            # a single choice draws nothing (specs of 28-px tasks stay those of earlier versions)
+            "stem_stride": draw_int(rng, (1, 2)) if len(set(stem_stride)) > 1 else stem_stride[0],
             "norm": "bn" if split.norm else "none",
             "fc_hidden": draw_choice(rng, (0, 0, *_FC_HIDDEN)),
             "genotype": {"normal": normal, "normal_concat": normal_concat, "reduce": reduce,
@@ -311,6 +414,10 @@ class DeepNetsFamily(ArchFamily):
     def build(self, spec: Mapping[str, Any]) -> nn.Module:
         """The :class:`DeepNet` of ``spec``."""
         return DeepNet(spec)
+
+    def count_params(self, spec: Mapping[str, Any]) -> int:
+        """Parameters of ``spec``'s net from cached per-module counts (see :func:`count_deepnet_params`)."""
+        return count_deepnet_params(spec)
 
     def summary(self, spec: Mapping[str, Any]) -> dict[str, float]:
         """``depth`` (cells), ``width`` (channels), nodes per normal/reduction cell, reductions, FC layers."""

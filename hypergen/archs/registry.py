@@ -34,16 +34,42 @@ class ArchFamily(abc.ABC):
         keys: the family's own spec keys (besides :data:`COMMON_KEYS`).
         input_ranks: accepted lengths of ``input_shape`` (e.g. ``(3,)`` for ``[C, H, W]`` images).
         input_description: what ``input_shape`` means, for messages, e.g. ``"[channels, height, width]"``.
+        options: sampling options the family's :meth:`sample` takes as keyword arguments (name -> description),
+            e.g. restricting the ops of ``deepnets`` cells; none by default.
     """
 
     name: ClassVar[str]
     keys: ClassVar[tuple[str, ...]]
     input_ranks: ClassVar[tuple[int, ...]]
     input_description: ClassVar[str]
+    options: ClassVar[Mapping[str, str]] = {}
 
     @abc.abstractmethod
-    def sample(self, rng: random.Random, split: Split, input_shape: tuple[int, ...], num_classes: int) -> dict:
-        """Draw the family fields of one spec (JSON types only: int, float, str, bool, lists, dicts)."""
+    def sample(self, rng: random.Random, split: Split, input_shape: tuple[int, ...], num_classes: int,
+               **options: Any) -> dict:
+        """Draw the family fields of one spec (JSON types only: int, float, str, bool, lists, dicts).
+
+        ``options`` are the family's sampling options (:attr:`options`), already checked by :meth:`check_options`.
+        """
+
+    def check_options(self, options: Mapping[str, Any], input_shape: tuple[int, ...]) -> None:
+        """Check sampling options before any draw: names here, values in the family's override.
+
+        Raises:
+            ValueError: an option the family does not have (lists those it has), or a bad value (names it).
+        """
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            known = ", ".join(f"{k} ({v})" for k, v in self.options.items()) or "none"
+            raise ValueError(f"architecture family {self.name!r} has no sampling option(s) {unknown}; "
+                             f"its options: {known}")
+
+    def check_split_options(self, split: Split, options: Mapping[str, Any]) -> None:
+        """Check that ``options`` make sense for ``split`` (e.g. not undo what a held-out split is about).
+
+        Raises:
+            ValueError: naming the option and the split.
+        """
 
     @abc.abstractmethod
     def validate(self, spec: Spec) -> None:
@@ -56,6 +82,13 @@ class ArchFamily(abc.ABC):
     @abc.abstractmethod
     def build(self, spec: Spec) -> nn.Module:
         """Build the module of a valid spec (parameters go to the ambient ``torch.device`` context)."""
+
+    def count_params(self, spec: Spec) -> int:
+        """Parameter scalars of the spec's model (tied parameters once). Default: build it on ``meta`` and count;
+        families override this with something cheaper where rejection sampling under parameter bounds is slow."""
+        with torch.device("meta"):
+            model = self.build(spec)
+        return sum(p.numel() for p in model.parameters())
 
     @abc.abstractmethod
     def summary(self, spec: Spec) -> dict[str, float]:

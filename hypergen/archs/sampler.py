@@ -10,7 +10,7 @@ import hashlib
 import json
 import random
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from hypergen.archs.registry import ArchFamily, get_family
@@ -42,11 +42,13 @@ class ArchSampler:
         max_attempts: draws per index before :class:`SamplingError`.
         memo_size: specs of this many indices are remembered (as canonical JSON), so revisiting an index (a fixed
             pool of training nets, every epoch) skips the rejection sampling and its parameter counting.
+        options: the family's sampling options (:attr:`ArchFamily.options`), e.g. ``{"ops": ["conv_3x3",
+            "skip_connect"]}`` for ``deepnets``; give held-out samplers the same options as training ones.
 
     Raises:
         KeyError: unknown family or split (the message lists the known ones).
         InvalidSpecError: the family cannot take ``input_shape`` / ``num_classes``.
-        ValueError: bad ``param_bounds``, ``rank`` or ``world_size``.
+        ValueError: bad ``param_bounds``, ``rank``, ``world_size`` or ``options`` (names the option).
 
     Example::
 
@@ -58,12 +60,15 @@ class ArchSampler:
     def __init__(self, family: str, split: str | Split = "train", input_shape: Sequence[int] = (3, 32, 32),
                  num_classes: int = 10, seed: int = 0, *, param_bounds: tuple[int, int] | None = None,
                  rank: int = 0, world_size: int = 1, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-                 memo_size: int = 10_000) -> None:
+                 memo_size: int = 10_000, options: Mapping[str, Any] | None = None) -> None:
         self.family: ArchFamily = get_family(family)
         self.split: Split = get_split(split)
         self.input_shape = [int(d) for d in input_shape]
         self.num_classes = int(num_classes)
         validate_task(self.family, self.input_shape, self.num_classes)
+        self.options = dict(options or {})
+        self.family.check_options(self.options, tuple(self.input_shape))
+        self.family.check_split_options(self.split, self.options)
         self.seed = int(seed)
         self.param_bounds = tuple(param_bounds) if param_bounds is not None else self.split.param_bounds
         if len(self.param_bounds) != 2 or not 0 <= self.param_bounds[0] <= self.param_bounds[1]:
@@ -77,15 +82,17 @@ class ArchSampler:
         self._memo_size = memo_size
 
     def __repr__(self) -> str:
+        options = f", options={self.options}" if self.options else ""
         return (f"ArchSampler({self.family.name!r}, {self.split.name!r}, input_shape={self.input_shape}, "
-                f"num_classes={self.num_classes}, seed={self.seed}, position={self.position})")
+                f"num_classes={self.num_classes}, seed={self.seed}{options}, position={self.position})")
 
     def _rng(self, index: int, attempt: int) -> random.Random:
         text = f"{self.family.name}/{self.split.name}/{self.seed}/{index}/{attempt}"
         return random.Random(int.from_bytes(hashlib.sha256(text.encode()).digest()[:16], "little"))
 
     def _draw(self, index: int, attempt: int) -> dict[str, Any]:
-        fields = self.family.sample(self._rng(index, attempt), self.split, tuple(self.input_shape), self.num_classes)
+        fields = self.family.sample(self._rng(index, attempt), self.split, tuple(self.input_shape), self.num_classes,
+                                    **self.options)
         return {"family": self.family.name, "input_shape": list(self.input_shape), "num_classes": self.num_classes,
                 **fields}
 

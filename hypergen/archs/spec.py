@@ -110,9 +110,9 @@ def output_shape(spec: Mapping[str, Any], batch_size: int = 2) -> tuple[int, ...
 
 
 def count_params(spec: Mapping[str, Any]) -> int:
-    """Number of parameter scalars of the spec's model (built on ``meta``; tied parameters counted once)."""
-    model = build(spec, "meta", validate=False)
-    return sum(p.numel() for p in model.parameters())
+    """Number of parameter scalars of the spec's model (tied parameters counted once; see
+    :meth:`ArchFamily.count_params`)."""
+    return _family_of(spec).count_params(spec)
 
 
 def spec_summary(spec: Mapping[str, Any]) -> dict[str, float]:

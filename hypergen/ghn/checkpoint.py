@@ -77,10 +77,17 @@ def _metadata(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     return metadata, tensors
 
 
+def _stored_config(metadata: dict[str, str]) -> GHNConfig:
+    values = json.loads(metadata["config"])
+    # Written before GHNConfig.index_encoding existed: those GHNs were trained with relative index encodings.
+    values.setdefault("index_encoding", "relative")
+    return GHNConfig.from_dict(values)
+
+
 def read_config(path: str | Path) -> GHNConfig:
     """The :class:`GHNConfig` stored in a checkpoint (without building the GHN)."""
     metadata, _ = _metadata(Path(path))
-    return GHNConfig.from_dict(json.loads(metadata["config"]))
+    return _stored_config(metadata)
 
 
 def load_ghn(path: str | Path, map_location: torch.device | str = "cpu") -> GraphHyperNetwork:
@@ -94,7 +101,7 @@ def load_ghn(path: str | Path, map_location: torch.device | str = "cpu") -> Grap
     metadata, tensors = _metadata(path)
     if _digest(tensors) != metadata.get("sha256"):
         raise CheckpointError(f"{str(path)!r} is corrupted: its tensors do not match the stored sha256 digest")
-    ghn = GraphHyperNetwork(GHNConfig.from_dict(json.loads(metadata["config"])))
+    ghn = GraphHyperNetwork(_stored_config(metadata))
     missing, unexpected = ghn.load_state_dict(tensors, strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{str(path)!r} does not match its config: missing {missing}, unexpected {unexpected}")

@@ -53,6 +53,9 @@ class GHNConfig:
         decoder: decoder name in :data:`hypergen.ghn.decoders.DECODER_REGISTRY` (``"lowrank"`` or ``"tiling"``).
         rank: rank of the low-rank factors.
         index_features: width ``E`` of the row/column index encodings (low-rank decoder).
+        index_encoding: how the low-rank decoder encodes row/column positions (:data:`hypergen.ghn.encodings.
+            INDEX_ENCODINGS`): ``"absolute"`` (width-independent: channel ``i`` has one code at every width, so
+            learning transfers between widths) or ``"relative"`` (position relative to the width).
         tile_size: block size ``T`` of the tiling decoder (blocks are ``T x T x 3 x 3``).
         mip: magnitude-invariant parametrization (HyperLight): unit-norm decoder inputs and outputs added to learned
             input-independent bases.
@@ -68,10 +71,18 @@ class GHNConfig:
     decoder: str = "lowrank"
     rank: int = 16
     index_features: int = 64
+    index_encoding: str = "absolute"
     tile_size: int = 32
     mip: bool = False
     op_vocabulary: list[str] = field(default_factory=list)
     scaling: ScalingConfig = field(default_factory=ScalingConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.scaling, dict):  # GHNConfig(scaling={"embedding_std": 0.02}) as from_dict accepts it
+            self.scaling = _scaling_from_dict(self.scaling)
+        if not isinstance(self.scaling, ScalingConfig):
+            raise TypeError(f"GHNConfig.scaling must be a ScalingConfig or a dict of its fields, got "
+                            f"{type(self.scaling).__name__}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (nested dataclasses become dicts)."""
@@ -88,12 +99,17 @@ class GHNConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown GHNConfig keys {unknown}; valid keys are {sorted(known)}")
-        values = dict(values)
-        scaling = values.pop("scaling", {})
-        if isinstance(scaling, dict):
-            scaling_known = {f.name for f in dataclasses.fields(ScalingConfig)}
-            bad = sorted(set(scaling) - scaling_known)
-            if bad:
-                raise ValueError(f"unknown ScalingConfig keys {bad}; valid keys are {sorted(scaling_known)}")
-            scaling = ScalingConfig(**scaling)
-        return cls(**values, scaling=scaling)
+        return cls(**values)
+
+
+def _scaling_from_dict(values: dict[str, Any]) -> ScalingConfig:
+    """A :class:`ScalingConfig` from a dict of its fields.
+
+    Raises:
+        ValueError: on an unknown key (names it and lists the valid ones).
+    """
+    known = {f.name for f in dataclasses.fields(ScalingConfig)}
+    bad = sorted(set(values) - known)
+    if bad:
+        raise ValueError(f"unknown ScalingConfig keys {bad}; valid keys are {sorted(known)}")
+    return ScalingConfig(**values)

@@ -11,7 +11,10 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["log_size_encoding", "index_encoding", "kernel_position_encoding", "KERNEL_DIMS", "KERNEL_FEATURES"]
+__all__ = [
+    "INDEX_ENCODINGS", "KERNEL_DIMS", "KERNEL_FEATURES", "absolute_index_encoding", "index_encoding",
+    "kernel_position_encoding", "log_size_encoding",
+]
 
 #: Kernels have at most this many spatial dims (conv3d).
 KERNEL_DIMS = 3
@@ -80,6 +83,43 @@ def index_encoding(n: int, num_features: int, *, seed: int = 0, device: torch.de
     angles = 2 * math.pi * t[:, None] * freqs.clamp(min=0).double()[None, :]
     code = torch.cat([angles.cos() * used, angles.sin() * used], dim=1)
     return (math.sqrt(2.0) * code).float()
+
+
+_MAX_ABSOLUTE_FREQ = 0.95 * math.pi
+
+
+def absolute_index_encoding(n: int, num_features: int, *, seed: int = 0,
+                            device: torch.device | str = "cpu") -> Tensor:
+    """Width-independent encoding of the positions ``0..n-1``: row ``i`` is the same whatever ``n``.
+
+    Channel ``i`` of a 16-wide layer and of a 64-wide one (of this net or another) get the same code, so what the
+    decoder learns about channel ``i`` carries over between widths, as with GHN-2's tiling, but without a period:
+    every position has its own code at any width. Columns are ``sqrt(2) * cos(w_k (i + 1/2) + phi_k)``, the angular
+    frequencies ``w_k`` one in each of ``num_features`` equal bins of ``(0, 0.95 pi)`` (pseudo-random within its
+    bin; below ``pi`` no two alias at integer positions, and frequencies next to ``pi`` would alternate sign with an
+    amplitude set by the phase) and random phases ``phi_k``: columns have unit mean square (but the lowest one,
+    nearly constant: the mean direction) and become orthogonal as ``n`` grows.
+
+    Args:
+        n: length of the dimension (no maximum).
+        num_features: ``E``.
+        seed: fixes frequencies and phases.
+        device: where to build the result.
+
+    Returns:
+        ``[n, num_features]`` float32 with entries in ``[-sqrt(2), sqrt(2)]``.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    jitter = torch.rand(num_features, generator=generator, dtype=torch.float64)
+    freqs = _MAX_ABSOLUTE_FREQ * (torch.arange(num_features, dtype=torch.float64) + jitter) / num_features
+    phases = 2 * math.pi * torch.rand(num_features, generator=generator, dtype=torch.float64)
+    positions = torch.arange(n, dtype=torch.float64)[:, None] + 0.5
+    return (math.sqrt(2.0) * torch.cos(positions * freqs + phases)).float().to(device)
+
+
+#: Index encodings by name: ``"absolute"`` (width-independent, the default of new GHNs) and ``"relative"``
+#: (:func:`index_encoding`: positions relative to the width, orthogonal columns at every width).
+INDEX_ENCODINGS = {"absolute": absolute_index_encoding, "relative": index_encoding}
 
 
 def kernel_position_encoding(kernel: tuple[int, ...], device: torch.device | str = "cpu") -> Tensor:

@@ -83,9 +83,7 @@ class GraphHyperNetwork(nn.Module):
         self.cond_mlp = nn.Sequential(
             nn.LayerNorm(hidden), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, hidden)
         )
-        self.decoder = build_decoder(
-            config.decoder, hidden, config.rank, config.index_features, config.tile_size, config.mip
-        )
+        self.decoder = build_decoder(config)
         self.scaler = ParamScaler(hidden, config.scaling)
 
     def _op_index_map(self, vocabulary: list[str]) -> Tensor:

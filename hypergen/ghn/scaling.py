@@ -118,6 +118,10 @@ class ParamScaler(nn.Module):
     def coefficients(self, raw: RawParams, role: str, fan_in: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
         """``(scale [G], offset [G])`` such that the weights are ``scale * raw + offset``."""
         scale, offset = _RULES[role](fan_in.to(cond.dtype), self.gain(cond), self.config)
+        if math.prod(raw.layout.shape) == 1 and (self.config.center or self.config.normalize):
+            # one scalar has no spread: centred it is 0, and normalising would blow rounding noise up to any value;
+            # it gets its role's offset (a PReLU slope or a layer scale gets scale_value, a bias 0)
+            return torch.zeros_like(scale), offset
         mean = raw.mean() if self.config.center else torch.zeros_like(scale)
         if self.config.normalize:
             spread = (raw.rms().square() - mean.square()).clamp(min=0).sqrt() if self.config.center else raw.rms()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -11,6 +12,7 @@ from torch import Tensor, nn
 from hypergen.apply.functional import materialize_buffers
 from hypergen.archs import ArchCache, ArchSampler, build
 from hypergen.archs.cache import TracedArch
+from hypergen.graph.data import DEFAULT_VIRTUAL_EDGE_CUTOFF
 
 __all__ = ["ArchPool", "HeldOutArch"]
 
@@ -45,20 +47,26 @@ class ArchPool:
         heldout_split: split of the held-out architectures (``"test"``, ``"wide"``, ``"deep"``...).
         heldout_count: how many held-out architectures to validate on.
         cache_size: traced architectures kept in memory.
+        options: the family's sampling options (e.g. ``{"stem_stride": [2]}`` for ``deepnets``), for training and
+            held-out nets alike.
+        virtual_edge_cutoff: longest shortest-path distance encoded in the graphs; must be the GHN's
+            ``max_distance`` (the entry point passes it).
     """
 
     def __init__(self, family: str = "deepnets", input_shape: Sequence[int] = (1, 28, 28), num_classes: int = 10,
                  seed: int = 0, pool_size: int | None = 512, param_bounds: tuple[int, int] | None = None,
-                 heldout_split: str = "test", heldout_count: int = 8, cache_size: int = 1024) -> None:
+                 heldout_split: str = "test", heldout_count: int = 8, cache_size: int = 1024,
+                 options: Mapping[str, Any] | None = None, virtual_edge_cutoff: int = DEFAULT_VIRTUAL_EDGE_CUTOFF) -> None:
         if pool_size is not None and pool_size < 1:
             raise ValueError(f"pool_size must be >= 1 or None, got {pool_size}")
         bounds = tuple(param_bounds) if param_bounds is not None else None
-        self.train_sampler = ArchSampler(family, "train", input_shape, num_classes, seed, param_bounds=bounds)
+        self.train_sampler = ArchSampler(family, "train", input_shape, num_classes, seed, param_bounds=bounds,
+                                         options=options)
         self.heldout_sampler = ArchSampler(family, heldout_split, input_shape, num_classes, seed + 1,
-                                           param_bounds=bounds if heldout_split == "test" else None)
+                                           param_bounds=bounds if heldout_split == "test" else None, options=options)
         self.pool_size = pool_size
         self.heldout_count = heldout_count
-        self.cache = ArchCache(maxsize=cache_size)
+        self.cache = ArchCache(maxsize=cache_size, virtual_edge_cutoff=virtual_edge_cutoff)
         self._heldout: list[HeldOutArch] | None = None
         # Drawn now, so bounds no held-out net can meet fail before any training step (SamplingError).
         self.heldout_specs = [self.heldout_sampler.sample(i) for i in range(heldout_count)]

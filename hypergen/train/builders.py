@@ -21,6 +21,7 @@ from lightning.pytorch.loggers import Logger  # noqa: E402
 
 from hypergen.archs import get_family, list_families  # noqa: E402
 from hypergen.data.datamodule import TaskDataModule  # noqa: E402
+from hypergen.graph.data import DEFAULT_VIRTUAL_EDGE_CUTOFF  # noqa: E402
 from hypergen.train.archs import ArchPool  # noqa: E402
 from hypergen.train.callbacks import ExportGHN  # noqa: E402
 from hypergen.train.module import GHNTrainingModule  # noqa: E402
@@ -64,18 +65,22 @@ def check_task_fits(family: str, dataset: str, input_shape: Sequence[int]) -> No
         )
 
 
-def build_arch_pool(cfg: Mapping[str, Any], datamodule: TaskDataModule) -> ArchPool:
-    """The architecture pool of ``cfg`` (the ``archs`` group) for the task of ``datamodule``.
+def build_arch_pool(cfg: Mapping[str, Any], datamodule: TaskDataModule,
+                    virtual_edge_cutoff: int = DEFAULT_VIRTUAL_EDGE_CUTOFF) -> ArchPool:
+    """The architecture pool of ``cfg`` (the ``archs`` group) for the task of ``datamodule``, its graphs encoded with
+    the GHN's ``virtual_edge_cutoff`` (``ghn.max_distance``).
 
     Raises:
         ValueError: ``cfg`` sets ``input_shape``/``num_classes`` (they come from the data), or the family does not fit
             the data (see :func:`check_task_fits`).
     """
-    given = [key for key in TASK_KEYS if key in cfg]
+    given = [key for key in (*TASK_KEYS, "virtual_edge_cutoff") if key in cfg]
     if given:
-        raise ValueError(f"archs.{given[0]} is taken from the data module (data=...); remove it from the archs config")
+        raise ValueError(f"archs.{given[0]} is taken from the data module (data=...) or the GHN (ghn.max_distance); "
+                         "remove it from the archs config")
     check_task_fits(cfg["family"], datamodule.hparams.get("name", "?"), datamodule.input_shape)
-    return instantiate(cfg, input_shape=list(datamodule.input_shape), num_classes=datamodule.num_classes)
+    return instantiate(cfg, input_shape=list(datamodule.input_shape), num_classes=datamodule.num_classes,
+                       virtual_edge_cutoff=virtual_edge_cutoff)
 
 
 def build_module(cfg: Mapping[str, Any], archs: ArchPool) -> GHNTrainingModule:

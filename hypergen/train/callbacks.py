@@ -20,9 +20,12 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint  # noqa: E402
 from hypergen.ghn import GraphHyperNetwork, save_ghn  # noqa: E402
 from hypergen.train.resume import last_checkpoint_path  # noqa: E402
 
-__all__ = ["ArchKeyLogger", "ExportGHN", "LastCheckpoint", "arch_key_digest", "heldout_summary"]
+__all__ = ["ArchKeyLogger", "ExportGHN", "HELDOUT_FILE", "LastCheckpoint", "arch_key_digest", "heldout_summary"]
 
 log = logging.getLogger(__name__)
+
+#: Written next to the exported GHN: ``{"split": "<family> <split> archs (<n> nets)", "specs": [spec, ...]}``.
+HELDOUT_FILE = "heldout_archs.json"
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -59,7 +62,8 @@ def heldout_summary(archs: Any) -> str:
 
 class ExportGHN(Callback):
     """At the end of ``fit``, saves the best GHN with :func:`hypergen.save_ghn`, writes its metrics next to it
-    (``metrics.json``) and logs a summary line: held-out accuracy of predicted weights (no training) next to random
+    (``metrics.json``) with the specs of the held-out nets they were measured on (:data:`HELDOUT_FILE`, read by
+    ``hypergen-eval run_dir=...``) and logs a summary line: held-out accuracy of predicted weights (no training) next to random
     init.
 
     The GHN is rebuilt from a checkpoint file (the best by ``monitor``; the last one when no validation ran) with
@@ -125,6 +129,9 @@ class ExportGHN(Callback):
         summary = {"ghn": str(self.path), "checkpoint": str(checkpoint) if checkpoint else None, "exported": which,
                    "global_step": trainer.global_step, "metrics": self.final_metrics}
         (self.path.parent / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if hasattr(pl_module, "archs"):  # the nets val/acc was measured on, for hypergen-eval run_dir=...
+            specs = {"split": heldout_summary(pl_module.archs), "specs": pl_module.archs.heldout_specs}
+            (self.path.parent / HELDOUT_FILE).write_text(json.dumps(specs, indent=1) + "\n")
         for logger in trainer.loggers:
             logger.log_metrics({f"final/{k}": v for k, v in self.final_metrics.items() if k != "step"},
                                step=trainer.global_step)

@@ -60,6 +60,10 @@ class GHNTrainingModule(pl.LightningModule):
                                    "weight_decay": weight_decay, "warmup_steps": warmup_steps,
                                    "total_steps": total_steps, "weight_reg": weight_reg, "ema_decay": ema_decay,
                                    "calibration_batches": calibration_batches})
+        if archs.cache.virtual_edge_cutoff != config.max_distance:
+            raise ValueError(f"the architecture pool encodes shortest paths up to {archs.cache.virtual_edge_cutoff} "
+                             f"but the GHN's max_distance is {config.max_distance}; build the pool with "
+                             f"ArchPool(..., virtual_edge_cutoff={config.max_distance})")
         self.ghn = GraphHyperNetwork(config)
         self.archs = archs
         self.meta_batch = meta_batch
@@ -71,7 +75,8 @@ class GHNTrainingModule(pl.LightningModule):
             self.ema.requires_grad_(False)  # updated by averaging, not by the optimiser (and ignored by DDP)
         self.calibration_batches = calibration_batches
         self._calibration: list[Tensor] = []
-        self._val_counts: Tensor | None = None  # [2, heldout, 2]: (predicted, random init) x arch x (correct, total)
+        self._val_counts: Tensor | None = None  # [1 or 2, heldout, 2]: (predicted[, default]) x arch x (correct, total)
+        self._baseline_counts: Tensor | None = None  # [heldout, 2]: default init's (correct, total), measured once
         self.last_arch_keys: list[str] = []  # keys of this rank's latest meta-batch (for tests and logs)
 
     @property
@@ -118,20 +123,25 @@ class GHNTrainingModule(pl.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         heldout = self.archs.heldout()
-        calibration = self._calibration or [batch[0] for batch, _ in zip(self.trainer.val_dataloaders, range(2))]
+        calibration = self._calibration or [batch[0] for _, batch in zip(range(2), self.trainer.val_dataloaders)]
         ghn = self.eval_ghn.eval()
-        self._val_params: list[tuple[dict[str, Tensor], dict[str, Tensor]]] = []
+        # (weights, BatchNorm buffers) per held-out net: the predicted ones, and the default init until its
+        # accuracy is known (it does not change during training, so it is measured once per run)
+        self._val_params: list[list[tuple[dict[str, Tensor], dict[str, Tensor]]]] = []
         with torch.no_grad():
             predicted = ghn(batch_graphs([h.traced.data for h in heldout]).to(self.device))
         for arch, params in zip(heldout, predicted):
             model = materialize_buffers(arch.traced.model, self.device)
-            default = {k: v.to(self.device) for k, v in arch.default_params.items()}
+            candidates = [params]
+            if self._baseline_counts is None:
+                candidates.append({k: v.to(self.device) for k, v in arch.default_params.items()})
             pairs = []
-            for weights in (params, default):
+            for weights in candidates:
                 recalibrate_batchnorm(model, calibration, self.device, params=weights)
                 pairs.append((weights, {k: b.clone() for k, b in model.named_buffers()}))
-            self._val_params.append(tuple(pairs))
-        self._val_counts = torch.zeros(2, len(heldout), 2, device=self.device)
+            self._val_params.append(pairs)
+        kinds = 1 if self._baseline_counts is not None else 2
+        self._val_counts = torch.zeros(kinds, len(heldout), 2, device=self.device)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
@@ -144,19 +154,26 @@ class GHNTrainingModule(pl.LightningModule):
                 self._val_counts[which, a, 1] += y.numel()
 
     def on_validation_epoch_end(self) -> None:
-        counts = self.trainer.strategy.reduce(self._val_counts, reduce_op="sum")
-        acc = counts[..., 0] / counts[..., 1].clamp(min=1)  # [2, heldout]
-        self.log_dict({"val/acc": acc[0].mean(), "val/acc_random_init": acc[1].mean(),
-                       "val/acc_best_arch": acc[0].max()}, prog_bar=True, sync_dist=False)
+        counts = self.trainer.strategy.reduce(self._val_counts, reduce_op="sum")  # [1 or 2, heldout, 2]
+        if self._baseline_counts is None:
+            self._baseline_counts = counts[1].clone()
+        acc = counts[0, :, 0] / counts[0, :, 1].clamp(min=1)  # [heldout]
+        baseline = self._baseline_counts[:, 0] / self._baseline_counts[:, 1].clamp(min=1)
+        self.log_dict({"val/acc": acc.mean(), "val/acc_random_init": baseline.mean(), "val/acc_best_arch": acc.max()},
+                      prog_bar=True, sync_dist=False)
         self._val_params = []
 
     # --- checkpoints ----------------------------------------------------------------------------------------------
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["hypergen_calibration"] = [t.clone() for t in self._calibration]
+        if self._baseline_counts is not None:
+            checkpoint["hypergen_baseline_counts"] = self._baseline_counts.cpu().clone()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self._calibration = list(checkpoint.get("hypergen_calibration", []))
+        baseline = checkpoint.get("hypergen_baseline_counts")
+        self._baseline_counts = baseline.to(self.device) if baseline is not None else None
 
     def export_ghn(self) -> GraphHyperNetwork:
         """A standalone copy of the GHN to save with :func:`hypergen.save_ghn` (the EMA weights when enabled)."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-__all__ = ["CONFIG_NAME", "CONF_DIR_ENV", "config_dir", "main", "train"]
+__all__ = ["CONFIG_NAME", "CONF_DIR_ENV", "config_dir", "main", "train", "use_hydra_logging"]
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     run_dir = Path(cfg.paths.output_dir)
     builders.seed_everything(int(cfg.seed))
     datamodule = builders.build_datamodule(cfg.data)
-    module = builders.build_module(cfg.module, builders.build_arch_pool(cfg.archs, datamodule))
+    archs = builders.build_arch_pool(cfg.archs, datamodule, virtual_edge_cutoff=int(cfg.ghn.max_distance))
+    module = builders.build_module(cfg.module, archs)
     loggers = build_loggers(cfg.get("logger"), run_dir)
     callbacks = builders.build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers))
     trainer = builders.build_trainer(cfg.trainer, callbacks, loggers)
@@ -78,7 +79,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return builders.final_metrics(trainer)
 
 
-def _use_hydra_logging() -> None:
+def use_hydra_logging() -> None:
     """Route Lightning's log records to Hydra's handlers (console and ``<run dir>/train.log``) only: ``import
     lightning`` adds a console handler of its own, which would print every line twice."""
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
@@ -92,7 +93,7 @@ def _use_hydra_logging() -> None:
 def _task(cfg: DictConfig) -> Any:
     from hypergen.train import builders  # noqa: F401 - imports lightning (behind the torchvision shim) and its handlers
 
-    _use_hydra_logging()
+    use_hydra_logging()
     metrics = train(cfg)
     name = cfg.get("optimized_metric")
     return metrics.get(name) if name else None  # what a sweeper (Optuna) optimises

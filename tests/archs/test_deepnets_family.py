@@ -8,7 +8,9 @@ import random
 import pytest
 import torch
 
-from hypergen.archs import ArchSampler, InvalidSpecError, build, reference_spec, trace_spec, validate_spec
+from hypergen.archs import (
+    ArchSampler, InvalidSpecError, build, count_params, reference_spec, trace_spec, validate_spec,
+)
 from hypergen.archs.deepnets import CELL_OPS, FactorizedReduce, _sample_cell
 from hypergen.archs.splits import get_split
 
@@ -64,7 +66,7 @@ def test_factorized_reduce_handles_odd_sizes():
 def test_sampled_cells_read_the_previous_cell_and_concatenate_loose_ends():
     rng = random.Random(0)
     for _ in range(200):
-        cell, concat = _sample_cell(rng, rng.randint(1, 9), (1, 3))
+        cell, concat = _sample_cell(rng, rng.randint(1, 9), (1, 3), list(CELL_OPS))
         read = {src for node in cell for _, src in node}
         assert 1 in read
         assert concat == [j + 2 for j in range(len(cell)) if j + 2 not in read] and concat
@@ -101,3 +103,56 @@ def test_reduction_cells_must_be_sorted_indices(darts):
     darts["reduction_cells"] = [2, 8]
     with pytest.raises(InvalidSpecError, match=r"'reduction_cells'\[1\] must be an int in \[0, 7\], got 8"):
         validate_spec(darts)
+
+
+def test_sampling_options_restrict_ops_and_stem_stride():
+    ops = ["conv_3x3", "skip_connect"]
+    sampler = ArchSampler("deepnets", "train", (1, 28, 28), 10, seed=0, options={"ops": ops, "stem_stride": [2]})
+    specs = sampler.take(20)
+    used = {op for s in specs for kind in ("normal", "reduce") for node in s["genotype"][kind] for op, _ in node}
+    assert used == set(ops) and {s["stem_stride"] for s in specs} == {2}
+    mixed = ArchSampler("deepnets", "train", (1, 28, 28), 10, seed=0, options={"stem_stride": [1, 2]}).take(30)
+    assert {s["stem_stride"] for s in mixed} == {1, 2}
+    model = build(specs[0])
+    with torch.no_grad():
+        assert model.stem(torch.randn(2, 1, 28, 28)).shape[-1] == 14  # every cell runs at half resolution
+
+
+def test_default_options_keep_the_specs_of_earlier_versions():
+    # 28-px inputs: the stem stride is fixed to 1 without a draw, so explicit [1] gives the very same stream
+    plain = ArchSampler("deepnets", "train", (1, 28, 28), 10, seed=3).take(5)
+    assert plain == ArchSampler("deepnets", "train", (1, 28, 28), 10, seed=3, options={"stem_stride": [1]}).take(5)
+    assert plain == ArchSampler("deepnets", "train", (1, 28, 28), 10, seed=3, options={"ops": list(CELL_OPS)}).take(5)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"opz": ["conv_3x3"]}, r"family 'deepnets' has no sampling option\(s\) \['opz'\]; its options: ops \(cell ops"),
+    ({"ops": ["conv_7x7"]}, r"option 'ops' must list distinct cell ops .* \(unknown: \['conv_7x7'\]\)"),
+    ({"ops": []}, r"option 'ops' must list distinct cell ops"),
+    ({"stem_stride": [3]}, r"option 'stem_stride' must be a non-empty subset of \[1, 2\], got \[3\]"),
+    ({"num_cells": [8, 4]}, r"option 'num_cells' must be \[min, max\] with 1 <= min <= max <= 64, got \[8, 4\]"),
+])
+def test_bad_sampling_options_name_the_option(options, message):
+    with pytest.raises(ValueError, match=message):
+        ArchSampler("deepnets", "train", (1, 28, 28), 10, options=options)
+
+
+def test_num_cells_option_bounds_depth_but_not_for_the_deep_split():
+    specs = ArchSampler("deepnets", "test", (1, 28, 28), 10, seed=0, options={"num_cells": [4, 6]}).take(20)
+    assert {s["num_cells"] for s in specs} == {4, 5, 6}
+    with pytest.raises(ValueError, match="'num_cells' cannot be used with the 'deep' split"):
+        ArchSampler("deepnets", "deep", (1, 28, 28), 10, options={"num_cells": [4, 6]})
+
+
+def test_families_without_options_reject_any():
+    with pytest.raises(ValueError, match=r"family 'mlp' has no sampling option\(s\) \['ops'\]; its options: none"):
+        ArchSampler("mlp", "train", (1, 28, 28), 10, options={"ops": ["conv_3x3"]})
+
+
+@pytest.mark.parametrize("split", ["train", "wide", "deep", "dense", "no_norm"])
+def test_counting_parameters_without_building_matches_the_built_net(split):
+    for shape in ((3, 32, 32), (1, 28, 28)):
+        sampler = ArchSampler("deepnets", split, shape, 10, seed=5, param_bounds=(0, 10**9))
+        for spec in sampler.take(25):
+            model = build(spec, "meta")
+            assert count_params(spec) == sum(p.numel() for p in model.parameters()), spec

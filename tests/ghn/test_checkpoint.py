@@ -71,3 +71,23 @@ def test_checkpoint_is_plain_safetensors_with_json_config(tmp_path):
     config = json.loads(header["__metadata__"]["config"])
     assert config["rank"] == 4 and "conv2d" in config["op_vocabulary"]
     assert header["__metadata__"]["format"] == "hypergen.ghn"
+
+
+def test_checkpoints_from_before_index_encodings_load_with_relative_encodings(tmp_path):
+    torch.manual_seed(0)
+    ghn = GraphHyperNetwork(GHNConfig(hidden=16, heads=4, rank=4, index_encoding="relative"))
+    path = save_ghn(ghn, tmp_path / "new.safetensors")
+    tensors = load_file(path)
+    with open(path, "rb") as f:  # rewrite the stored config without the key, as older versions wrote it
+        header = json.loads(f.read(8 + int.from_bytes(path.read_bytes()[:8], "little"))[8:])
+    metadata = header["__metadata__"]
+    config = json.loads(metadata["config"])
+    del config["index_encoding"]
+    metadata["config"] = json.dumps(config)
+    save_file(tensors, tmp_path / "old.safetensors", metadata=metadata)
+    old = load_ghn(tmp_path / "old.safetensors")
+    assert old.config.index_encoding == "relative" == read_config(tmp_path / "old.safetensors").index_encoding
+    with torch.no_grad():
+        a, b = ghn(_net(), (2, 3, 8, 8)), old(_net(), (2, 3, 8, 8))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert GHNConfig().index_encoding == "absolute"  # new GHNs

@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from hypergen.ghn import GHNConfig
 from hypergen.ghn.decoders import LowRankDecoder, LowRankParams, TensorLayout, TilingDecoder, build_decoder
 
 
@@ -67,7 +68,9 @@ def test_tiling_decoder_shapes_and_tiling(shape):
 
 def test_unknown_decoder_name():
     with pytest.raises(KeyError, match="registered"):
-        build_decoder("nope", 16, 4, 16, 8, False)
+        build_decoder(GHNConfig(hidden=16, decoder="nope"))
+    with pytest.raises(KeyError, match=r"unknown index encoding 'nope'; registered: \['absolute', 'relative'\]"):
+        build_decoder(GHNConfig(hidden=16, index_encoding="nope"))
 
 
 @pytest.mark.parametrize("shape", [(16, 16, 3, 3), (32, 1, 3, 3), (8, 4, 5, 5), (8, 4, 3, 3, 3)])

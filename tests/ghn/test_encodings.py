@@ -1,6 +1,8 @@
 import torch
 
-from hypergen.ghn.encodings import KERNEL_FEATURES, index_encoding, kernel_position_encoding, log_size_encoding
+from hypergen.ghn.encodings import (
+    KERNEL_FEATURES, absolute_index_encoding, index_encoding, kernel_position_encoding, log_size_encoding,
+)
 
 
 def test_index_encoding_low_frequencies_are_orthogonal_for_any_width():
@@ -46,3 +48,16 @@ def test_index_encoding_has_no_duplicate_directions_for_narrow_widths():
         assert used.shape[1] == torch.linalg.matrix_rank(p) >= min(n, 62)
         gram = used.t() @ used / n
         assert (gram - torch.diag(torch.diag(gram))).abs().max() < 1e-6  # non-zero columns are orthogonal
+
+
+def test_absolute_index_encoding_gives_each_position_one_code_at_every_width():
+    wide = absolute_index_encoding(4096, 64)
+    for n in (1, 3, 16, 24, 100):
+        assert torch.equal(absolute_index_encoding(n, 64), wide[:n])  # channel i is channel i, whatever the width
+    assert wide.abs().max() <= 2 ** 0.5 + 1e-6
+    gram = wide.double().t() @ wide.double() / 4096
+    # unit mean square, but for the lowest frequency bin (its column is nearly constant: the mean direction)
+    assert torch.allclose(torch.diag(gram)[1:], torch.ones(63, dtype=torch.double), atol=0.05)
+    assert (gram - torch.diag(torch.diag(gram))).abs().max() < 0.1  # nearly orthogonal columns at large widths
+    assert torch.linalg.matrix_rank(absolute_index_encoding(16, 64).double()) == 16  # no duplicate rows
+    assert not torch.equal(absolute_index_encoding(8, 64, seed=1), absolute_index_encoding(8, 64))

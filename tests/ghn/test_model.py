@@ -175,3 +175,36 @@ def test_config_errors():
     with pytest.raises(KeyError, match="unknown GNN 'gcn'"):
         GraphHyperNetwork(GHNConfig(gnn="gcn"))
     assert GHNConfig.from_dict(GHNConfig(rank=4).to_dict()) == GHNConfig(rank=4)
+    # a dict of scaling fields is accepted by the constructor too (and checked there, not at prediction time)
+    assert GHNConfig(scaling={"embedding_std": 0.02}).scaling.embedding_std == 0.02
+    with pytest.raises(ValueError, match="unknown ScalingConfig keys \\['beta'\\]"):
+        GHNConfig(scaling={"beta": 2})
+    with pytest.raises(TypeError, match="GHNConfig.scaling must be a ScalingConfig or a dict"):
+        GHNConfig(scaling=2.0)
+
+
+class _ScalarParams(nn.Module):
+    """A 0-dim scale, a one-element PReLU slope and an ordinary layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.act = nn.PReLU()
+        self.temperature = nn.Parameter(torch.ones(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.fc(x)) * self.temperature
+
+
+@pytest.mark.parametrize("variant", [dict(), dict(decoder="tiling")])
+def test_scalar_parameters_get_their_role_value_not_amplified_noise(variant):
+    values = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        ghn = GraphHyperNetwork(GHNConfig(hidden=32, heads=4, **variant))
+        with torch.no_grad():
+            params = ghn(_ScalarParams(), (2, 8))
+        assert params["temperature"].shape == () and params["act.weight"].shape == (1,)
+        values.append((float(params["act.weight"]), float(params["temperature"])))
+    # role "scale": scale_value (0.1) times an untrained gain of 1, whatever the seed (once normalised noise: -103)
+    assert values == [pytest.approx((0.1, 0.1))] * 3

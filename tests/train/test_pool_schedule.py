@@ -19,6 +19,17 @@ def test_ranks_draw_disjoint_architectures_and_the_stream_is_a_function_of_the_s
         ArchPool("mlp", (1, 40), 10, pool_size=0)
 
 
+def test_family_options_apply_to_training_and_heldout_nets():
+    pool = ArchPool("deepnets", (1, 28, 28), 10, pool_size=4, param_bounds=(5000, 40000), heldout_count=2,
+                    options={"stem_stride": [2], "ops": ["conv_3x3", "skip_connect", "max_pool_3x3"]})
+    specs = [a.spec for a in pool.batch(0, 0, 1, 4)] + pool.heldout_specs
+    assert all(s["stem_stride"] == 2 for s in specs)
+    assert {op for s in specs for node in s["genotype"]["normal"] for op, _ in node} <= {"conv_3x3", "skip_connect",
+                                                                                         "max_pool_3x3"}
+    with pytest.raises(ValueError, match="has no sampling option"):
+        ArchPool("mlp", (1, 40), 10, options={"stem_stride": [2]})
+
+
 def test_warmup_cosine():
     assert warmup_cosine(0, 10, 110) == pytest.approx(0.1)
     assert warmup_cosine(9, 10, 110) == pytest.approx(1.0)

@@ -87,6 +87,17 @@ def test_final_summary_reports_predicted_and_random_init_accuracy(fitted):
     assert line.group(0) in (run_dir / "train.log").read_text()  # logged (to Hydra's run log), not printed
 
 
+def test_default_init_baseline_is_measured_once_and_kept_in_checkpoints(fitted):
+    run_dir, _ = fitted
+    with open(run_dir / "csv" / "version_0" / "metrics.csv") as f:
+        baselines = [float(r["val/acc_random_init"]) for r in csv.DictReader(f) if r["val/acc_random_init"]]
+    assert len(baselines) == 2 and baselines[0] == baselines[1]  # validations at steps 20 and 40
+    counts = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu",
+                        weights_only=False)["hypergen_baseline_counts"]
+    assert counts.shape == (2, 2) and counts[:, 1].tolist() == [128.0, 128.0]  # 2 nets x (correct, total) on 128
+    assert (counts[:, 0] / 128).mean().item() == pytest.approx(baselines[0], abs=1e-6)
+
+
 @pytest.mark.parametrize("override, message", [
     ("trainer.max_stepz=5", r"Could not override 'trainer\.max_stepz'.*Key 'max_stepz' is not in struct"),
     ("trainer=cpuu", r"Could not find 'trainer/cpuu'"),

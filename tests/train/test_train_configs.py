@@ -11,6 +11,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import OmegaConf
 
+from hypergen.archs import count_params
 from hypergen.ghn import GHNConfig
 from hypergen.train import builders
 from hypergen.train.callbacks import ExportGHN, LastCheckpoint
@@ -46,8 +47,14 @@ def test_experiment_fmnist_cpu(tmp_path):
     cfg = _compose(tmp_path, "experiment=fmnist_cpu")
     assert cfg.name == "fmnist_cpu" and cfg.hydra.run.dir == "runs/fmnist_cpu"
     assert (cfg.archs.family, cfg.data.name, cfg.trainer.accelerator) == ("deepnets", "fashion_mnist", "cpu")
-    assert (cfg.module.meta_batch, cfg.data.batch_size, cfg.archs.heldout_count) == (4, 64, 8)
-    assert (cfg.trainer.max_steps, cfg.trainer.val_check_interval) == (1000, 250)
+    assert cfg.decoder.decoder == "tiling"
+    datamodule = builders.build_datamodule(cfg.data)
+    pool = builders.build_arch_pool(cfg.archs, datamodule, virtual_edge_cutoff=cfg.ghn.max_distance)
+    # sized for one core: every net (training and held-out) has a stride-2 stem, 4-8 cells and 5K-40K parameters
+    specs = [a.spec for a in pool.batch(0, 0, 1, 4)] + pool.heldout_specs
+    assert len(pool.heldout_specs) == 8
+    assert all(s["stem_stride"] == 2 and 4 <= s["num_cells"] <= 8 and 5000 <= count_params(s) <= 40000
+               for s in specs)
 
 
 @pytest.mark.parametrize("ghn", ["default", "ghn2"])
@@ -78,6 +85,14 @@ def test_family_that_cannot_take_the_data_is_an_error_naming_both(tmp_path, data
     with pytest.raises(ValueError, match=rf"archs\.family='{archs}' takes inputs shaped .* but data\.name='{name}' "
                                          rf"gives samples of shape {shape}\. Choose a family that fits"):
         builders.build_arch_pool(cfg.archs, builders.build_datamodule(cfg.data))
+
+
+def test_pool_and_ghn_must_agree_on_the_shortest_path_cutoff(tmp_path):
+    cfg = _compose(tmp_path, "archs=mlp", "ghn.max_distance=20")
+    pool = builders.build_arch_pool(cfg.archs, builders.build_datamodule(cfg.data), virtual_edge_cutoff=20)
+    assert builders.build_module(cfg.module, pool).ghn.config.max_distance == 20
+    with pytest.raises(ValueError, match="shortest paths up to 50 but the GHN's max_distance is 20"):
+        builders.build_module(cfg.module, builders.build_arch_pool(cfg.archs, builders.build_datamodule(cfg.data)))
 
 
 def test_arch_config_may_not_set_the_task(tmp_path):

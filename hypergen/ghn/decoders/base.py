@@ -73,11 +73,11 @@ class DenseParams(RawParams):
     layout: TensorLayout
 
     def rms(self) -> Tensor:  # noqa: D102
-        flat = self.values.flatten(1)
+        flat = self.values.reshape(self.values.shape[0], -1)  # 0-dim parameters too: [G] -> [G, 1]
         return torch.linalg.vector_norm(flat, dim=1) / math.sqrt(max(flat.shape[1], 1))
 
     def mean(self) -> Tensor:  # noqa: D102
-        return self.values.flatten(1).mean(dim=1)
+        return self.values.reshape(self.values.shape[0], -1).mean(dim=1)
 
     def materialize(self, scale: Tensor, offset: Tensor, out: Tensor | None = None) -> Tensor:  # noqa: D102
         view = (-1,) + (1,) * (self.values.dim() - 1)

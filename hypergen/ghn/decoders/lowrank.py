@@ -1,8 +1,9 @@
 """Low-rank decoder: every weight is a product of factors whose rows follow the target's size.
 
 ``W[o, c, k] = sum_r A[o, r] * B[c, r] * S[k, r]`` with ``A = P(n) @ U(h)``, ``B = P(m) @ V(h)`` and
-``S = Q(kernel) @ M(h)``, where ``P(n)`` is the fixed index encoding of ``n`` positions
-(:func:`~hypergen.ghn.encodings.index_encoding`), ``Q`` the centred encoding of the kernel positions plus a constant
+``S = Q(kernel) @ M(h)``, where ``P(n)`` is the fixed encoding of ``n`` positions (by default width-independent:
+:func:`~hypergen.ghn.encodings.absolute_index_encoding`, so channel ``i`` has the same code at every width; see
+:data:`~hypergen.ghn.encodings.INDEX_ENCODINGS`), ``Q`` the centred encoding of the kernel positions plus a constant
 column (:func:`~hypergen.ghn.encodings.kernel_position_encoding`), and ``U``, ``V``, ``M`` map the parameter's
 conditioning vector ``h`` to small ``E x r`` (``(F + 1) x r``) cores. The kernel factor ``S`` is explicit
 (a CP decomposition along the kernel): predicted filters have spatial structure from the start (an additive kernel
@@ -21,7 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hypergen.ghn.decoders.base import DenseParams, LowRankParams, ParamDecoder, TensorLayout
-from hypergen.ghn.encodings import KERNEL_FEATURES, index_encoding, kernel_position_encoding
+from hypergen.ghn.encodings import INDEX_ENCODINGS, KERNEL_FEATURES, kernel_position_encoding
+from hypergen.registry import lookup
 
 __all__ = ["LowRankDecoder"]
 
@@ -38,13 +40,19 @@ class LowRankDecoder(ParamDecoder):
         mip: magnitude-invariant parametrization: unit-norm inputs and outputs added to learned input-independent
             cores (HyperLight).
         seed: seed of the index encodings' pseudo-random frequencies.
+        index_encoding: name in :data:`~hypergen.ghn.encodings.INDEX_ENCODINGS` (``"absolute"``, ``"relative"``).
+
+    Raises:
+        ValueError: odd ``index_features``. KeyError: unknown ``index_encoding`` (lists the known ones).
     """
 
-    def __init__(self, hidden: int, rank: int = 32, index_features: int = 64, mip: bool = False, seed: int = 0):
+    def __init__(self, hidden: int, rank: int = 16, index_features: int = 64, mip: bool = False, seed: int = 0,
+                 index_encoding: str = "absolute"):
         super().__init__()
         if index_features % 2:
             raise ValueError(f"index_features must be even, got {index_features}")
         self.rank, self.features, self.mip, self.seed = rank, index_features, mip, seed
+        self.encode_index = lookup(INDEX_ENCODINGS, index_encoding, "index encoding")
         self._cache: dict[tuple[int, str], Tensor] = {}  # fixed encodings by (width, device); not parameters
         core = index_features * rank
         self.row_head = nn.Linear(hidden, core)
@@ -57,12 +65,12 @@ class LowRankDecoder(ParamDecoder):
             self.vector_base = nn.Parameter(torch.randn(index_features) / math.sqrt(hidden))
 
     def _index_encoding(self, n: int, device: torch.device) -> Tensor:
-        """Cached :func:`index_encoding` (the same widths recur in every layer and every step)."""
+        """Cached index encoding (the same widths recur in every layer and every step)."""
         key = (n, str(device))
         if key not in self._cache:
             if len(self._cache) >= _CACHE_SIZE:
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = index_encoding(n, self.features, seed=self.seed, device=device)
+            self._cache[key] = self.encode_index(n, self.features, seed=self.seed, device=device)
         return self._cache[key]
 
     def _inputs(self, cond: Tensor) -> Tensor:

@@ -1,0 +1,156 @@
+"""Fine-tune one net for a fixed number of steps, measuring test accuracy along the way."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+__all__ = ["Curve", "FinetuneConfig", "OptimizerFactory", "accuracy", "finetune", "seeded_batches"]
+
+log = logging.getLogger(__name__)
+
+#: Builds the optimiser of a net from its parameters (e.g. ``functools.partial(torch.optim.SGD, lr=0.01)``, or a
+#: Hydra ``_partial_: true`` config).
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+Batch = tuple[Tensor, Tensor]
+
+
+@dataclass
+class FinetuneConfig:
+    """How long to fine-tune and how often to measure.
+
+    Attributes:
+        steps: optimisation steps (one batch each).
+        eval_every: measure test accuracy every this many steps (and always at step 0 and at the last step).
+        cosine: decay the learning rate to 0 over ``steps`` with a cosine (else constant).
+    """
+
+    steps: int
+    eval_every: int = 50
+    cosine: bool = False
+
+    def __post_init__(self) -> None:
+        if self.steps < 0 or self.eval_every < 1:
+            raise ValueError(f"finetune needs steps >= 0 and eval_every >= 1, got steps={self.steps}, "
+                             f"eval_every={self.eval_every}")
+
+    def eval_steps(self) -> list[int]:
+        """Steps after which accuracy is measured: ``0, eval_every, 2 * eval_every, ..., steps``."""
+        points = list(range(0, self.steps + 1, self.eval_every))
+        return points if points[-1] == self.steps else [*points, self.steps]
+
+
+@dataclass
+class Curve:
+    """Test accuracy of one net during fine-tuning.
+
+    Attributes:
+        steps: ``[P]`` steps after which accuracy was measured (0 = before any training).
+        acc: ``[P]`` top-1 accuracy (fraction) at those steps.
+        train_loss: ``[P]`` mean training loss of the steps since the previous point (NaN at step 0).
+    """
+
+    steps: list[int] = field(default_factory=list)
+    acc: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+
+    @property
+    def final(self) -> float:
+        """Accuracy at the last measured step."""
+        return self.acc[-1]
+
+    def steps_to_reach(self, target: float) -> int | None:
+        """The first measured step with accuracy ``>= target`` (None if never)."""
+        return next((s for s, a in zip(self.steps, self.acc) if a >= target), None)
+
+
+def seeded_batches(dataset: Dataset, batch_size: int, seed: int) -> Iterator[Batch]:
+    """Shuffled ``(inputs, labels)`` batches of ``dataset``, epoch after epoch, in an order fixed by ``seed``: every
+    call gives the same sequence (what a fair comparison of two inits needs). Incomplete last batches are dropped."""
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True, generator=generator)
+    while True:
+        yield from loader
+
+
+def accuracy(model: nn.Module, batches: Iterable[Batch], device: torch.device | str = "cpu") -> float:
+    """Top-1 accuracy (fraction) of ``model`` in eval mode on ``(inputs, labels)`` batches.
+
+    Raises:
+        ValueError: if ``batches`` is empty.
+    """
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for x, y in batches:
+            logits = model(x.to(device))
+            correct += int((logits.argmax(-1) == y.to(device)).sum())
+            total += y.numel()
+    model.train(was_training)
+    if total == 0:
+        raise ValueError("accuracy needs at least one evaluation batch")
+    return correct / total
+
+
+def finetune(model: nn.Module, train_batches: Iterator[Batch], eval_batches: Sequence[Batch],
+             config: FinetuneConfig, make_optimizer: OptimizerFactory,
+             device: torch.device | str = "cpu", name: str = "model") -> Curve:
+    """Train ``model`` in place with cross-entropy for ``config.steps`` batches of ``train_batches``.
+
+    Everything random (data order, augmentation, dropout) comes from the caller: give two inits the same batch
+    iterator and the same torch seed to compare them fairly.
+
+    Args:
+        model: the net (on ``device``), already initialised.
+        train_batches: at least ``config.steps`` training batches ``(inputs [B, ...], labels [B])``.
+        eval_batches: the test batches accuracy is measured on.
+        config: steps and measurement points.
+        make_optimizer: builds the optimiser from ``model.parameters()``.
+        device: where inputs are moved.
+        name: for log lines.
+
+    Returns:
+        The accuracy :class:`Curve`.
+
+    Raises:
+        ValueError: ``train_batches`` ran out before ``config.steps``.
+    """
+    optimizer = make_optimizer(model.parameters())
+    schedule = None
+    if config.cosine and config.steps > 0:
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
+    points = set(config.eval_steps())
+    curve = Curve([0], [accuracy(model, eval_batches, device)], [math.nan])
+    losses: list[float] = []
+    model.train()
+    for step in range(1, config.steps + 1):
+        batch = next(train_batches, None)
+        if batch is None:
+            raise ValueError(f"{name}: the training batches ran out after {step - 1} of {config.steps} steps")
+        x, y = batch
+        loss = F.cross_entropy(model(x.to(device)), y.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        losses.append(loss.item())
+        if step in points:
+            curve.steps.append(step)
+            curve.acc.append(accuracy(model, eval_batches, device))
+            curve.train_loss.append(sum(losses) / len(losses))
+            losses = []
+            log.info("%s: step %d/%d, test acc %.2f%%, train loss %.3f", name, step, config.steps,
+                     100 * curve.acc[-1], curve.train_loss[-1])
+            model.train()
+    return curve

@@ -1,0 +1,147 @@
+"""Tables (Markdown, CSV) and a plot of the learning curves of a GHN-vs-default-init comparison."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hypergen.evaluate.compare import INITS, TargetResult
+from hypergen.evaluate.finetune import Curve
+
+__all__ = ["REPORT_FILES", "mean_curve", "summarize", "write_report"]
+
+#: Files :func:`write_report` writes into its folder.
+REPORT_FILES = {"markdown": "eval.md", "summary": "summary.csv", "curves": "curves.csv", "plot": "curves.png"}
+
+_SUMMARY_FIELDS = ("target", "params", "acc0_ghn", "acc0_default", "final_ghn", "final_default", "steps",
+                   "ghn_steps_to_default_final", "step_fraction")
+
+
+def mean_curve(curves: Sequence[Curve]) -> Curve:
+    """The pointwise mean of curves measured at the same steps.
+
+    Raises:
+        ValueError: the curves were measured at different steps.
+    """
+    steps = curves[0].steps
+    if any(c.steps != steps for c in curves):
+        raise ValueError("curves were measured at different steps; fine-tune every target with the same settings")
+    mean = [sum(c.acc[i] for c in curves) / len(curves) for i in range(len(steps))]
+    loss = [sum(c.train_loss[i] for c in curves) / len(curves) for i in range(len(steps))]
+    return Curve(list(steps), mean, loss)
+
+
+def _row(name: str, params: float, ghn: Curve, default: Curve) -> dict[str, Any]:
+    """One summary row: how far the GHN init gets, and how soon it reaches default init's final accuracy."""
+    reach = ghn.steps_to_reach(default.final)
+    total = ghn.steps[-1]
+    return {"target": name, "params": params, "acc0_ghn": ghn.acc[0], "acc0_default": default.acc[0],
+            "final_ghn": ghn.final, "final_default": default.final, "steps": total,
+            "ghn_steps_to_default_final": reach,
+            "step_fraction": (reach / total) if reach is not None and total else None}
+
+
+def summarize(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
+    """One row per target and a final ``mean`` row (accuracies of the mean curves, which are averaged over the
+    targets at each measured step).
+
+    Columns: ``acc0_*`` accuracy before fine-tuning, ``final_*`` after the last step, ``ghn_steps_to_default_final``
+    the first measured step at which the GHN-initialised net reaches the default-initialised net's final accuracy
+    (None: never), ``step_fraction`` that step over the total.
+
+    Raises:
+        ValueError: ``results`` is empty.
+    """
+    if not results:
+        raise ValueError("no results to summarize")
+    rows = [_row(r.name, r.params, r.curves["ghn"], r.curves["default"]) for r in results]
+    means = {init: mean_curve([r.curves[init] for r in results]) for init in INITS}
+    rows.append(_row("mean", sum(r.params for r in results) / len(results), means["ghn"], means["default"]))
+    return rows
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The summary rows as a Markdown table (accuracies in %)."""
+    lines = ["| target | params | no training: GHN | no training: default | after fine-tuning: GHN | "
+             "after fine-tuning: default | GHN steps to default's final acc | fraction of steps |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        reach = "never" if r["ghn_steps_to_default_final"] is None else f"{r['ghn_steps_to_default_final']}"
+        frac = "-" if r["step_fraction"] is None else f"{r['step_fraction']:.2f}"
+        name = f"**{r['target']}**" if r["target"] == "mean" else r["target"]
+        lines.append(f"| {name} | {r['params']:,.0f} | {_pct(r['acc0_ghn'])} | {_pct(r['acc0_default'])} | "
+                     f"{_pct(r['final_ghn'])} | {_pct(r['final_default'])} | {reach} / {r['steps']} | {frac} |")
+    return "\n".join(lines)
+
+
+def _write_csv(path: Path, fields: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(fields))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _curve_rows(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
+    rows = []
+    for r in results:
+        for init in INITS:
+            c = r.curves[init]
+            rows += [{"target": r.name, "init": init, "step": s, "acc": a,
+                      "train_loss": "" if math.isnan(loss) else loss}
+                     for s, a, loss in zip(c.steps, c.acc, c.train_loss)]
+    return rows
+
+
+def plot_curves(results: Sequence[TargetResult], path: Path, title: str) -> None:
+    """Test accuracy vs fine-tuning step: each target thin, the mean over targets thick, one colour per init."""
+    from matplotlib.figure import Figure  # the object API needs no global backend
+
+    colours = {"ghn": "tab:blue", "default": "tab:orange"}
+    labels = {"ghn": "GHN init", "default": "default init"}
+    fig = Figure(figsize=(6.4, 4.2), dpi=120)
+    ax = fig.add_subplot()
+    for init in INITS:
+        for r in results:
+            ax.plot(r.curves[init].steps, [100 * a for a in r.curves[init].acc], color=colours[init], alpha=0.25,
+                    linewidth=0.8)
+        mean = mean_curve([r.curves[init] for r in results])
+        ax.plot(mean.steps, [100 * a for a in mean.acc], color=colours[init], linewidth=2.2,
+                label=f"{labels[init]} (mean of {len(results)})")
+    ax.set_xlabel("fine-tuning step")
+    ax.set_ylabel("test top-1 accuracy (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def write_report(results: Sequence[TargetResult], out_dir: str | Path, title: str, command: str,
+                 settings: str = "") -> dict[str, Path]:
+    """Write the comparison into ``out_dir``: ``eval.md`` (summary table, settings, command), ``summary.csv``,
+    ``curves.csv`` (every measured point) and ``curves.png``.
+
+    Returns:
+        ``{kind: path}`` of the written files (keys of :data:`REPORT_FILES`).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {kind: out / name for kind, name in REPORT_FILES.items()}
+    rows = summarize(results)
+    _write_csv(paths["summary"], _SUMMARY_FIELDS, rows)
+    _write_csv(paths["curves"], ("target", "init", "step", "acc", "train_loss"), _curve_rows(results))
+    plot_curves(results, paths["plot"], title)
+    missing = {r.name: len(r.not_predicted) for r in results if r.not_predicted}
+    notes = [f"Command: `{command}`", "", settings, "", markdown_table(rows), "",
+             f"Learning curves: `{REPORT_FILES['plot']}`; every point: `{REPORT_FILES['curves']}`."]
+    if missing:
+        notes.append(f"Parameters the GHN did not predict (they kept their default init): {missing}.")
+    paths["markdown"].write_text(f"# {title}\n\n" + "\n".join(notes) + "\n")
+    return paths

@@ -1,0 +1,161 @@
+"""``hypergen-eval`` / ``python -m hypergen.evaluate``: the Hydra entry point that evaluates a trained GHN.
+
+For every target net it reports the test accuracy of predicted weights with no training, and fine-tunes the net
+from the GHN's weights and from PyTorch's default init under equal conditions (same optimiser, seeds and data
+order), writing a Markdown + CSV table and a plot of the learning curves (``docs/evaluation.md``). The config is
+``conf/eval.yaml``; this module only orders the steps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from hypergen.data.datamodule import TaskDataModule
+    from hypergen.evaluate.targets import EvalTarget
+
+__all__ = ["EVAL_CONFIG_NAME", "evaluate", "load_targets", "main"]
+
+log = logging.getLogger(__name__)
+
+#: The primary config, ``conf/eval.yaml``.
+EVAL_CONFIG_NAME = "eval"
+
+
+def _run_heldout(run_dir: str | Path) -> tuple[str, list[dict[str, Any]]]:
+    """The held-out specs a training run validated on (``heldout_archs.json`` next to its exported GHN)."""
+    from hypergen.train.callbacks import HELDOUT_FILE
+
+    path = Path(run_dir) / HELDOUT_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: run_dir must be a finished hypergen-train run (it writes "
+                                f"{HELDOUT_FILE} next to ghn_best.safetensors), or set targets.heldout=false")
+    content = json.loads(path.read_text())
+    return content["split"], content["specs"]
+
+
+def _check_specs_fit(specs: Sequence[Mapping[str, Any]], datamodule: TaskDataModule, source: str) -> None:
+    """Specs must have been drawn for the data's task (same input shape and classes)."""
+    task = (list(datamodule.input_shape), datamodule.num_classes)
+    for spec in specs:
+        if (list(spec["input_shape"]), spec["num_classes"]) != task:
+            raise ValueError(f"the nets of {source} take inputs {spec['input_shape']} with {spec['num_classes']} "
+                             f"classes, but data.name={datamodule.hparams.get('name')!r} gives {task[0]} with "
+                             f"{task[1]} classes; pass the run's dataset (data=...)")
+
+
+def load_targets(cfg: Mapping[str, Any], run_dir: str | None, datamodule: TaskDataModule) -> list[EvalTarget]:
+    """The target nets of the ``targets`` config: a run's held-out nets, sampled nets of a split, zoo models.
+
+    Raises:
+        ValueError: no targets, or targets that do not fit the data (names them).
+        FileNotFoundError: ``targets.heldout`` without a finished run in ``run_dir``.
+    """
+    from hypergen.archs import ArchSampler
+    from hypergen.evaluate.targets import heldout_targets, zoo_targets
+
+    targets: list[EvalTarget] = []
+    if cfg.get("heldout"):
+        if not run_dir:
+            raise ValueError("targets.heldout=true needs run_dir=<a hypergen-train run>; or set targets.heldout=false "
+                             "and give targets.sample or targets.zoo")
+        split, specs = _run_heldout(run_dir)
+        _check_specs_fit(specs, datamodule, f"{run_dir} ({split})")
+        targets += heldout_targets(specs, "heldout")
+    sample = cfg.get("sample")
+    if sample:
+        sampler = ArchSampler(sample["family"], sample.get("split", "test"), datamodule.input_shape,
+                              datamodule.num_classes, int(sample.get("seed", 0)),
+                              param_bounds=sample.get("param_bounds"), options=sample.get("options") or {})
+        targets += heldout_targets(sampler.take(int(sample.get("count", 4))),
+                                   f"{sampler.family.name}/{sampler.split.name}")
+    targets += zoo_targets(list(cfg.get("zoo") or []), datamodule.num_classes, datamodule.input_shape)
+    if not targets:
+        raise ValueError("no targets to evaluate: set targets.heldout=true with run_dir, targets.sample or targets.zoo")
+    return targets
+
+
+def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Evaluate ``cfg.ghn`` on ``cfg.targets`` as ``cfg`` (a composed ``conf/eval.yaml``) says; writes the report
+    into ``cfg.out_dir``.
+
+    Returns:
+        The summary rows (:func:`hypergen.evaluate.summarize`), the last one the mean over targets.
+    """
+    from hydra.utils import instantiate
+
+    from hypergen.evaluate.compare import CompareConfig, compare_inits
+    from hypergen.evaluate.finetune import FinetuneConfig, seeded_batches
+    from hypergen.evaluate.report import summarize, write_report
+    from hypergen.ghn import load_ghn
+    from hypergen.train.builders import build_datamodule, seed_everything
+
+    seed_everything(int(cfg.seed))
+    datamodule = build_datamodule(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    datamodule.setup("test")
+    targets = load_targets(cfg.targets, cfg.get("run_dir"), datamodule)
+    ghn = load_ghn(cfg.ghn, map_location=cfg.device).eval()
+    ft = cfg.finetune
+    batch_size = int(datamodule.batch_size)
+    steps = int(ft.steps) if ft.get("steps") is not None else int(ft.epochs) * (len(datamodule.train_dataset)
+                                                                                   // batch_size)
+    config = CompareConfig(FinetuneConfig(steps, int(ft.eval_every), bool(ft.cosine)), cfg.batchnorm,
+                           int(cfg.calibration_batches), int(cfg.seed))
+    make_optimizer = instantiate(ft.optimizer)
+    eval_batches = list(datamodule.test_dataloader())
+    log.info("evaluating %s on %d nets: %d fine-tuning steps of %d samples, test set of %d samples", cfg.ghn,
+             len(targets), steps, batch_size, len(datamodule.test_dataset))
+    results = [
+        compare_inits(target, ghn, lambda: seeded_batches(datamodule.train_dataset, batch_size, int(cfg.seed)),
+                      eval_batches, config, make_optimizer, datamodule.input_shape, cfg.device)
+        for target in targets
+    ]
+    optimizer = {k: v for k, v in ft.optimizer.items() if not k.startswith("_")}
+    settings = (f"GHN `{cfg.ghn}`; data `{cfg.data.name}` (batch {batch_size}, test set of "
+                f"{len(datamodule.test_dataset)} samples); {steps} fine-tuning steps with "
+                f"`{ft.optimizer._target_}` {optimizer}{', cosine decay' if ft.cosine else ''}, the same seed "
+                f"({cfg.seed}) and data order for both inits; BatchNorm statistics: {cfg.batchnorm}.")
+    paths = write_report(results, cfg.out_dir, str(cfg.title), _command_line(), settings)
+    rows = summarize(results)
+    mean = rows[-1]
+    log.info("mean over %d nets: no training %.1f%% (GHN) vs %.1f%% (default); after %d steps %.1f%% vs %.1f%%; "
+             "GHN init reaches default init's final accuracy at step %s of %d. Report: %s", len(results),
+             100 * mean["acc0_ghn"], 100 * mean["acc0_default"], steps, 100 * mean["final_ghn"],
+             100 * mean["final_default"], mean["ghn_steps_to_default_final"], steps, paths["markdown"])
+    return rows
+
+
+def _command_line() -> str:
+    import sys
+
+    return " ".join(["hypergen-eval", *sys.argv[1:]])
+
+
+def _task(cfg: DictConfig) -> None:
+    from hypergen.train.run import use_hydra_logging
+
+    from hypergen.train import builders  # noqa: F401 - imports lightning (behind the torchvision shim)
+
+    use_hydra_logging()
+    evaluate(cfg)
+
+
+def main() -> None:
+    """Console entry point: ``hypergen-eval run_dir=runs/<name> [key=value ...]`` (Hydra command line)."""
+    import hydra
+
+    from hypergen.train.run import config_dir
+
+    try:
+        folder = config_dir()
+    except FileNotFoundError as err:
+        raise SystemExit(str(err)) from None
+    hydra.main(config_path=str(folder), config_name=EVAL_CONFIG_NAME, version_base="1.3")(_task)()

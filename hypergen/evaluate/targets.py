@@ -1,0 +1,74 @@
+"""What to evaluate: nets of an architecture family (e.g. the held-out nets a GHN was validated on) or named zoo
+models, each built on the CPU with PyTorch's default init under a fixed seed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from hypergen.archs import build, spec_summary
+
+__all__ = ["EvalTarget", "heldout_targets", "zoo_targets"]
+
+
+@dataclass
+class EvalTarget:
+    """One net to evaluate.
+
+    Attributes:
+        name: a short name for tables (``"deepnets/test/3"``, ``"torchvision:resnet18"``).
+        factory: builds the net on the CPU with its default init; called under a fixed torch seed.
+        info: a few descriptive numbers for the report (depth, width...).
+    """
+
+    name: str
+    factory: Callable[[], nn.Module]
+    info: dict[str, Any]
+
+    def build(self, seed: int) -> nn.Module:
+        """The net with PyTorch's default init drawn from ``seed`` (the global RNG is left as it was)."""
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            return self.factory()
+
+
+def heldout_targets(specs: Sequence[Mapping[str, Any]], prefix: str) -> list[EvalTarget]:
+    """Targets for architecture specs, e.g. ``ArchPool.heldout_specs`` (the nets training validated on).
+
+    Args:
+        specs: architecture specs (see :mod:`hypergen.archs`).
+        prefix: name prefix, e.g. ``"deepnets/test"``; target ``i`` is ``f"{prefix}/{i}"``.
+    """
+    targets = []
+    for i, spec in enumerate(specs):
+        spec = dict(spec)
+        targets.append(EvalTarget(f"{prefix}/{i}", lambda spec=spec: build(spec, "cpu"), dict(spec_summary(spec))))
+    return targets
+
+
+def zoo_targets(names: Sequence[str], num_classes: int, input_shape: Sequence[int]) -> list[EvalTarget]:
+    """Targets for zoo models (``"torchvision:resnet18"``, ``"timm:..."``), with a classifier of ``num_classes``.
+
+    Raises:
+        ValueError: a model cannot take inputs of ``input_shape`` (names it and the shape; a 3-channel ImageNet
+            model on 1-channel data, say). Checked on ``meta``, before any weights exist.
+    """
+    from hypergen.zoo import load_model
+
+    targets = []
+    for name in names:
+        probe = load_model(name, num_classes=num_classes).model  # meta: allocates nothing
+        try:
+            with torch.no_grad():
+                probe.eval()(torch.empty(2, *input_shape, device="meta"))
+        except Exception as err:  # any failure here means the shapes do not fit; say which
+            raise ValueError(f"zoo model {name!r} cannot take this dataset's inputs of shape {list(input_shape)}: "
+                             f"{err}. Pick a dataset whose images fit the model, or another model") from err
+        targets.append(EvalTarget(name, lambda name=name: load_model(name, device="cpu",
+                                                                     num_classes=num_classes).model,
+                                  {"params": sum(p.numel() for p in probe.parameters())}))
+    return targets

@@ -1,0 +1,77 @@
+"""compare_inits: both inits start from the same net, see the same batches and seeds; targets and their errors."""
+
+from functools import partial
+
+import pytest
+import torch
+
+from hypergen.archs import ArchSampler
+from hypergen.evaluate import CompareConfig, FinetuneConfig, accuracy, compare_inits, heldout_targets, zoo_targets
+from hypergen.ghn import GHNConfig, GraphHyperNetwork
+
+SHAPE, CLASSES = (1, 8, 8), 4
+
+
+@pytest.fixture(scope="module")
+def target():
+    spec = ArchSampler("mlp", "test", SHAPE, CLASSES, seed=0, param_bounds=(500, 20_000)).sample(0)
+    return heldout_targets([spec], "mlp/test")[0]
+
+
+@pytest.fixture(scope="module")
+def ghn():
+    torch.manual_seed(0)
+    return GraphHyperNetwork(GHNConfig(hidden=32, gnn_layers=1, heads=4)).eval()
+
+
+class Batches:
+    """A factory of identical batch streams that records what each stream handed out."""
+
+    def __init__(self) -> None:
+        self.streams: list[list[float]] = []
+
+    def __call__(self):
+        g = torch.Generator().manual_seed(0)
+        record: list[float] = []
+        self.streams.append(record)
+        while True:
+            x = torch.randn(16, *SHAPE, generator=g)
+            record.append(float(x.sum()))
+            yield x, torch.randint(0, CLASSES, (16,), generator=g)
+
+
+EVAL = [(torch.randn(64, *SHAPE, generator=torch.Generator().manual_seed(1)),
+         torch.randint(0, CLASSES, (64,), generator=torch.Generator().manual_seed(2)))]
+
+
+def test_step_zero_accuracies_are_those_of_the_two_inits(target, ghn):
+    config = CompareConfig(FinetuneConfig(steps=0), batchnorm="keep", seed=3)
+    result = compare_inits(target, ghn, Batches(), EVAL, config, partial(torch.optim.SGD, lr=0.1), SHAPE)
+    default = target.build(3)
+    assert result.curves["default"].acc == [accuracy(default, EVAL)]
+    ghn.init_(default, (2, *SHAPE))
+    assert result.curves["ghn"].acc == [accuracy(default, EVAL)]
+    assert result.name == "mlp/test/0" and result.params == sum(p.numel() for p in default.parameters())
+    assert result.not_predicted == {}
+
+
+def test_both_runs_see_the_same_batches_in_the_same_order(target, ghn):
+    batches = Batches()
+    config = CompareConfig(FinetuneConfig(steps=6, eval_every=3), batchnorm="recalibrate", calibration_batches=2)
+    result = compare_inits(target, ghn, batches, EVAL, config, partial(torch.optim.SGD, lr=0.05), SHAPE)
+    calibration, ghn_run, default_run = batches.streams
+    assert len(calibration) == 2 and len(ghn_run) == 6 and ghn_run == default_run
+    assert result.curves["ghn"].steps == result.curves["default"].steps == [0, 3, 6]
+    assert result.curves["ghn"].acc != result.curves["default"].acc  # different inits really were compared
+
+
+def test_bad_batchnorm_mode_is_rejected():
+    with pytest.raises(ValueError, match="batchnorm='nope'"):
+        CompareConfig(FinetuneConfig(steps=1), batchnorm="nope")
+
+
+def test_zoo_target_that_does_not_fit_the_data_names_model_and_shape(torchvision_models):
+    with pytest.raises(ValueError, match=r"'torchvision:resnet18' cannot take this dataset's inputs of shape \[1, 28"):
+        zoo_targets(["torchvision:resnet18"], 10, (1, 28, 28))
+    (resnet,) = zoo_targets(["torchvision:resnet18"], 10, (3, 32, 32))
+    assert resnet.name == "torchvision:resnet18" and resnet.info["params"] == 11_181_642

@@ -1,0 +1,64 @@
+"""summarize / write_report: exact numbers from known curves, and the files a comparison writes."""
+
+import csv
+import math
+
+import pytest
+
+from hypergen.evaluate import Curve, TargetResult, summarize, write_report
+from hypergen.evaluate.report import REPORT_FILES, markdown_table, mean_curve
+
+NAN = math.nan
+
+
+def _result(name, ghn, default, params=1000):
+    steps = [0, 10, 20, 30]
+    return TargetResult(name, params, curves={"ghn": Curve(steps, ghn, [NAN, 1.0, 0.8, 0.6]),
+                                              "default": Curve(steps, default, [NAN, 2.0, 1.5, 1.0])})
+
+
+RESULTS = [
+    _result("a", [0.70, 0.80, 0.85, 0.86], [0.10, 0.60, 0.75, 0.80]),  # reaches 0.80 at step 10
+    _result("b", [0.50, 0.55, 0.60, 0.62], [0.10, 0.50, 0.60, 0.70], params=3000),  # never reaches 0.70
+]
+
+
+def test_summary_rows_per_target_and_mean():
+    rows = summarize(RESULTS)
+    assert [r["target"] for r in rows] == ["a", "b", "mean"]
+    a, b, mean = rows
+    assert (a["ghn_steps_to_default_final"], a["step_fraction"]) == (10, pytest.approx(1 / 3))
+    assert (b["ghn_steps_to_default_final"], b["step_fraction"]) == (None, None)
+    assert mean["params"] == 2000 and mean["steps"] == 30
+    assert mean["acc0_ghn"] == pytest.approx(0.60) and mean["final_default"] == pytest.approx(0.75)
+    # mean curves: GHN [0.60, 0.675, 0.725, 0.74], default final 0.75 -> never reached
+    assert mean["ghn_steps_to_default_final"] is None
+    assert mean_curve([r.curves["ghn"] for r in RESULTS]).acc == pytest.approx([0.60, 0.675, 0.725, 0.74])
+
+
+def test_mean_curve_needs_equal_steps():
+    with pytest.raises(ValueError, match="different steps"):
+        mean_curve([Curve([0, 10], [0.1, 0.2], [NAN, 1]), Curve([0, 20], [0.1, 0.2], [NAN, 1])])
+    with pytest.raises(ValueError, match="no results"):
+        summarize([])
+
+
+def test_markdown_table_shows_percentages():
+    table = markdown_table(summarize(RESULTS))
+    assert "| a | 1,000 | 70.0 | 10.0 | 86.0 | 80.0 | 10 / 30 | 0.33 |" in table
+    assert "| b | 3,000 | 50.0 | 10.0 | 62.0 | 70.0 | never / 30 | - |" in table
+    assert "| **mean** | 2,000 |" in table
+
+
+def test_write_report_writes_table_csvs_and_plot(tmp_path):
+    paths = write_report(RESULTS, tmp_path / "out", "probe", "hypergen-eval run_dir=x", "settings line")
+    assert {k: p.name for k, p in paths.items()} == REPORT_FILES
+    md = paths["markdown"].read_text()
+    assert md.startswith("# probe") and "`hypergen-eval run_dir=x`" in md and "settings line" in md
+    with open(paths["summary"]) as f:
+        assert [r["target"] for r in csv.DictReader(f)] == ["a", "b", "mean"]
+    with open(paths["curves"]) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 2 * 4 and rows[0] == {"target": "a", "init": "ghn", "step": "0", "acc": "0.7",
+                                                 "train_loss": ""}
+    assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths["plot"].stat().st_size > 10_000

@@ -1,0 +1,63 @@
+"""``python -m hypergen.evaluate``: evaluates a (tiny) trained run's GHN on its held-out nets and writes the report;
+clear errors for a missing run and for nets that do not fit the data."""
+
+import csv
+import json
+
+import pytest
+
+STEPS = 20
+
+
+@pytest.fixture(scope="module")
+def trained_run(train_cli, tiny, fashion_mnist_installed, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    proc = train_cli.run([*tiny, f"hydra.run.dir={run_dir}", "trainer.max_steps=10", "trainer.val_check_interval=10"])
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def evaluated(eval_cli, trained_run):
+    proc = eval_cli.run([f"run_dir={trained_run}", f"finetune.steps={STEPS}", "finetune.eval_every=10",
+                         "finetune.optimizer.lr=0.05", "data.train_subset=512", "data.eval_subset=256",
+                         "data.batch_size=32", "title=tiny"])
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    return trained_run / "eval", proc.stdout
+
+
+def test_training_run_records_its_heldout_nets(trained_run):
+    heldout = json.loads((trained_run / "heldout_archs.json").read_text())
+    assert heldout["split"] == "mlp test archs (2 nets)" and len(heldout["specs"]) == 2
+    assert all(spec["family"] == "mlp" and spec["input_shape"] == [1, 28, 28] for spec in heldout["specs"])
+
+
+def test_report_has_every_heldout_net_and_the_mean(evaluated):
+    out, stdout = evaluated
+    with open(out / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["target"] for r in rows] == ["heldout/0", "heldout/1", "mean"]
+    for r in rows:
+        assert int(r["steps"]) == STEPS
+        for key in ("acc0_ghn", "acc0_default", "final_ghn", "final_default"):
+            assert 0.0 <= float(r[key]) <= 1.0
+    # 20 SGD steps on Fashion-MNIST take a default-init MLP well above chance (10%)
+    assert float(rows[-1]["final_default"]) > 0.3 > float(rows[-1]["acc0_default"])
+    with open(out / "curves.csv") as f:
+        assert len(list(csv.DictReader(f))) == 2 * 2 * 3  # nets x inits x steps (0, 10, 20)
+    md = (out / "eval.md").read_text()
+    assert md.startswith("# tiny") and "| **mean** |" in md and "torch.optim.SGD" in md
+    assert (out / "curves.png").stat().st_size > 10_000
+    assert "mean over 2 nets: no training" in stdout
+
+
+def test_missing_run_is_a_clear_error(eval_cli, tmp_path):
+    proc = eval_cli.run([f"run_dir={tmp_path}", "finetune.steps=1"])
+    assert proc.returncode != 0
+    assert "heldout_archs.json does not exist: run_dir must be a finished hypergen-train run" in proc.stdout
+
+
+def test_nets_of_another_task_are_rejected(eval_cli, trained_run):
+    proc = eval_cli.run([f"run_dir={trained_run}", "data=mnist_1d", "finetune.steps=1"])
+    assert proc.returncode != 0
+    assert "take inputs [1, 28, 28] with 10 classes, but data.name='mnist1d' gives [1, 40]" in proc.stdout
