@@ -82,7 +82,7 @@ def load_targets(cfg: Mapping[str, Any], run_dir: str | None, datamodule: TaskDa
 
 
 def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
-    """Evaluate ``cfg.ghn`` on ``cfg.targets`` as ``cfg`` (a composed ``conf/eval.yaml``) says; writes the report
+    """Evaluate ``cfg.ghn_path`` on ``cfg.targets`` as ``cfg`` (a composed ``conf/eval.yaml``) says; writes the report
     into ``cfg.out_dir``.
 
     Returns:
@@ -102,7 +102,7 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
     datamodule.setup("fit")
     datamodule.setup("test")
     targets = load_targets(cfg.targets, cfg.get("run_dir"), datamodule)
-    ghn = load_ghn(cfg.ghn, map_location=cfg.device).eval()
+    ghn = load_ghn(cfg.ghn_path, map_location=cfg.device).eval()
     ft = cfg.finetune
     batch_size = int(datamodule.batch_size)
     steps = int(ft.steps) if ft.get("steps") is not None else int(ft.epochs) * (len(datamodule.train_dataset)
@@ -111,7 +111,7 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
                            int(cfg.calibration_batches), int(cfg.seed))
     make_optimizer = instantiate(ft.optimizer)
     eval_batches = list(datamodule.test_dataloader())
-    log.info("evaluating %s on %d nets: %d fine-tuning steps of %d samples, test set of %d samples", cfg.ghn,
+    log.info("evaluating %s on %d nets: %d fine-tuning steps of %d samples, test set of %d samples", cfg.ghn_path,
              len(targets), steps, batch_size, len(datamodule.test_dataset))
     results = [
         compare_inits(target, ghn, lambda: seeded_batches(datamodule.train_dataset, batch_size, int(cfg.seed)),
@@ -119,17 +119,19 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
         for target in targets
     ]
     optimizer = {k: v for k, v in ft.optimizer.items() if not k.startswith("_")}
-    settings = (f"GHN `{cfg.ghn}`; data `{cfg.data.name}` (batch {batch_size}, test set of "
+    settings = (f"GHN `{cfg.ghn_path}`; data `{cfg.data.name}` (batch {batch_size}, test set of "
                 f"{len(datamodule.test_dataset)} samples); {steps} fine-tuning steps with "
                 f"`{ft.optimizer._target_}` {optimizer}{', cosine decay' if ft.cosine else ''}, the same seed "
                 f"({cfg.seed}) and data order for both inits; BatchNorm statistics: {cfg.batchnorm}.")
     paths = write_report(results, cfg.out_dir, str(cfg.title), _command_line(), settings)
     rows = summarize(results)
     mean = rows[-1]
+    reach = mean["ghn_steps_to_default_final"]
     log.info("mean over %d nets: no training %.1f%% (GHN) vs %.1f%% (default); after %d steps %.1f%% vs %.1f%%; "
-             "GHN init reaches default init's final accuracy at step %s of %d. Report: %s", len(results),
+             "GHN init reaches default init's final accuracy %s. Report: %s", len(results),
              100 * mean["acc0_ghn"], 100 * mean["acc0_default"], steps, 100 * mean["final_ghn"],
-             100 * mean["final_default"], mean["ghn_steps_to_default_final"], steps, paths["markdown"])
+             100 * mean["final_default"], "never" if reach is None else f"at step {reach} of {steps}",
+             paths["markdown"])
     return rows
 
 
@@ -150,12 +152,6 @@ def _task(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console entry point: ``hypergen-eval run_dir=runs/<name> [key=value ...]`` (Hydra command line)."""
-    import hydra
+    from hypergen.train.run import run_hydra_app
 
-    from hypergen.train.run import config_dir
-
-    try:
-        folder = config_dir()
-    except FileNotFoundError as err:
-        raise SystemExit(str(err)) from None
-    hydra.main(config_path=str(folder), config_name=EVAL_CONFIG_NAME, version_base="1.3")(_task)()
+    run_hydra_app(EVAL_CONFIG_NAME, _task)

@@ -54,8 +54,8 @@ class GHNConfig:
         rank: rank of the low-rank factors.
         index_features: width ``E`` of the row/column index encodings (low-rank decoder).
         index_encoding: how the low-rank decoder encodes row/column positions (:data:`hypergen.ghn.encodings.
-            INDEX_ENCODINGS`): ``"absolute"`` (width-independent: channel ``i`` has one code at every width, so
-            learning transfers between widths) or ``"relative"`` (position relative to the width).
+            INDEX_ENCODINGS`): ``"relative"`` (default: position relative to the width) or ``"absolute"``
+            (width-independent: channel ``i`` has one code at every width; see ``docs/ghn.md`` for how they compared).
         tile_size: block size ``T`` of the tiling decoder (blocks are ``T x T x 3 x 3``).
         mip: magnitude-invariant parametrization (HyperLight): unit-norm decoder inputs and outputs added to learned
             input-independent bases.
@@ -71,7 +71,7 @@ class GHNConfig:
     decoder: str = "lowrank"
     rank: int = 16
     index_features: int = 64
-    index_encoding: str = "absolute"
+    index_encoding: str = "relative"
     tile_size: int = 32
     mip: bool = False
     op_vocabulary: list[str] = field(default_factory=list)

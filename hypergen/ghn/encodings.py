@@ -117,8 +117,8 @@ def absolute_index_encoding(n: int, num_features: int, *, seed: int = 0,
     return (math.sqrt(2.0) * torch.cos(positions * freqs + phases)).float().to(device)
 
 
-#: Index encodings by name: ``"absolute"`` (width-independent, the default of new GHNs) and ``"relative"``
-#: (:func:`index_encoding`: positions relative to the width, orthogonal columns at every width).
+#: Index encodings by name: ``"relative"`` (:func:`index_encoding`, the default: positions relative to the width,
+#: orthogonal columns at every width) and ``"absolute"`` (:func:`absolute_index_encoding`: width-independent).
 INDEX_ENCODINGS = {"absolute": absolute_index_encoding, "relative": index_encoding}
 
 

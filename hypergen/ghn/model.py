@@ -20,7 +20,7 @@ from hypergen.graph.data import to_data
 from hypergen.graph.features import MAX_PARAM_DIMS
 from hypergen.graph.graph import PARAM_KINDS, ComputationGraph
 from hypergen.graph.inputs import ExampleInputs
-from hypergen.graph.ops import OpRegistry, default_registry
+from hypergen.graph.ops import IN_OUT_WEIGHT_OPS, OpRegistry, default_registry
 from hypergen.graph.trace import trace_module
 
 __all__ = ["GraphHyperNetwork", "ParamGroup", "Target"]
@@ -134,13 +134,19 @@ class GraphHyperNetwork(nn.Module):
         node_shapes = data.node_shape.tolist()
         op_types = self.registry.op_types
         groups: dict[tuple[tuple[int, ...], str], tuple[list[int], list[int]]] = {}
+        tied = data.param_tied.tolist() if "param_tied" in data else [False] * len(shapes)
         for row, (shape, ndim, node, kind) in enumerate(zip(shapes, ndims, nodes, kinds)):
             shape = tuple(shape[:ndim])
             node_shape = tuple(d for d in node_shapes[node] if d)
-            role = param_role(op_types[ops[node]], PARAM_KINDS[kind], ndim)
+            op = op_types[ops[node]]
+            role = param_role(op, PARAM_KINDS[kind], ndim)
+            if role == "embedding" and tied[row]:
+                # a table shared with another layer (GPT-2's token embedding is also its output layer): scaled as
+                # that layer's weight, 1/sqrt(width), so the tied output's logits start at a sane size
+                role = "weight"
             rows, fans = groups.setdefault((shape, role), ([], []))
             rows.append(row)
-            fans.append(fan_in_of(shape, node_shape))
+            fans.append(fan_in_of(shape, node_shape, in_out=op.name in IN_OUT_WEIGHT_OPS))
         device = data.param_shape.device
         return [
             ParamGroup(TensorLayout.of(shape), role, torch.tensor(rows, device=device),

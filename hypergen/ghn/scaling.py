@@ -60,15 +60,16 @@ def param_role(op: OpType, kind: str, ndim: int) -> str:
     return _KIND_ROLES[kind]
 
 
-def fan_in_of(shape: tuple[int, ...], node_shape: tuple[int, ...]) -> int:
-    """Fan-in used for scaling, as PyTorch computes it (``size(1) * receptive field``).
+def fan_in_of(shape: tuple[int, ...], node_shape: tuple[int, ...], in_out: bool = False) -> int:
+    """Fan-in used for scaling, as PyTorch computes it (``size(1) * receptive field``; ``size(0)`` for weights stored
+    ``[in, out]`` when ``in_out``, as Hugging Face's ``Conv1D``).
 
     Tensors of rank < 2 (biases, norm weights) use their node's main weight instead (a bias scales with the fan-in of
     the layer it belongs to); without one, their own length.
     """
     ref = shape if len(shape) >= 2 else (node_shape if len(node_shape) >= 2 else shape)
     if len(ref) >= 2:
-        return max(1, ref[1] * math.prod(ref[2:]))
+        return max(1, ref[0 if in_out else 1] * math.prod(ref[2:]))
     return max(1, ref[0] if ref else 1)
 
 

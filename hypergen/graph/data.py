@@ -65,7 +65,8 @@ def to_data(
       shortest-path pairs with distance 2..cutoff.
     - ``param_node_index`` ``[P]`` node of each parameter, ``param_shape`` ``[P, 5]`` (zero-padded),
       ``param_ndim`` ``[P]``, ``param_kind`` ``[P]`` (index into ``("weight", "bias", "other")``), ``param_slot``
-      ``[P]`` position of the parameter among its node's parameters (tells ``in_proj_weight`` from ``out_proj.weight``).
+      ``[P]`` position of the parameter among its node's parameters (tells ``in_proj_weight`` from ``out_proj.weight``),
+      ``param_tied`` ``[P]`` whether the tensor has other names too (weight tying).
     - ``param_names`` (list of ``P`` str) and ``node_names`` (list of ``N`` str) map indices back to the model.
 
     All ``*_index`` fields are shifted by PyG when graphs are batched.
@@ -96,6 +97,7 @@ def to_data(
         param_ndim=torch.tensor([len(p.shape) for p in params], dtype=torch.long),
         param_kind=torch.tensor([PARAM_KINDS.index(p.kind) for p in params], dtype=torch.long),
         param_slot=torch.tensor([graph.nodes[p.node].params.index(p.name) for p in params], dtype=torch.long),
+        param_tied=torch.tensor([bool(p.aliases) for p in params], dtype=torch.bool),
         param_names=[p.name for p in params],
         node_names=[node.name for node in graph.nodes],
         num_nodes=graph.num_nodes,

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from hypergen.graph.graph import ComputationGraph
-from hypergen.graph.ops import OpRegistry
+from hypergen.graph.ops import IN_OUT_WEIGHT_OPS, OpRegistry
 
 __all__ = [
     "FEATURE_NAMES", "MAX_PARAM_DIMS", "node_depths", "node_features", "node_shapes", "primary_param_shape",
@@ -91,6 +91,8 @@ def node_features(graph: ComputationGraph, registry: OpRegistry) -> Tensor:
         receptive = math.prod(shape[2:]) if len(shape) > 2 else 1
         fan_in = shape[1] * receptive if len(shape) > 1 else (shape[0] if shape else 0)
         fan_out = shape[0] * receptive if shape else 0
+        if node.op in IN_OUT_WEIGHT_OPS and len(shape) > 1:
+            fan_in, fan_out = fan_out, fan_in
         out_numel = math.prod(node.out_shape[1:]) if len(node.out_shape) > 1 else math.prod(node.out_shape)
         groups, in_ch = _as_int(node.attrs.get("groups", 1)), _as_int(node.attrs.get("in_channels", 0))
         feats[i] = torch.tensor([

@@ -18,7 +18,9 @@ from typing import Callable
 
 from torch import nn
 
-__all__ = ["OpType", "OpRegistry", "default_registry", "canonical_function_name", "OP_CATEGORIES"]
+__all__ = [
+    "IN_OUT_WEIGHT_OPS", "OP_CATEGORIES", "OpRegistry", "OpType", "canonical_function_name", "default_registry",
+]
 
 #: Coarse groups of op types; used for features (e.g. "followed by a non-linearity") and summaries.
 OP_CATEGORIES: tuple[str, ...] = (
@@ -73,7 +75,12 @@ _DEFAULT_OPS: tuple[tuple[str, str], ...] = (
     ("mask", "mask"),
     ("unknown_module", "unknown"), ("unknown_op", "unknown"),
     ("rotary_embedding", "embedding"),
+    ("linear_in_out", "linear"),
 )
+
+#: Op types whose weight is stored ``[in, out]`` (Hugging Face's ``Conv1D``), not PyTorch's ``[out, in]``: their fan-in
+#: is the first dimension.
+IN_OUT_WEIGHT_OPS: frozenset[str] = frozenset({"linear_in_out"})
 
 # Module classes (or "module.path:ClassName" for optional libraries) -> op name.
 _DEFAULT_MODULES: tuple[tuple[type[nn.Module] | str, str], ...] = (
@@ -102,7 +109,7 @@ _DEFAULT_MODULES: tuple[tuple[type[nn.Module] | str, str], ...] = (
     (nn.modules.padding._ReflectionPadNd, "pad"), (nn.modules.padding._ReplicationPadNd, "pad"),
     (nn.modules.padding._CircularPadNd, "pad"), (nn.ZeroPad2d, "pad"),
     # optional libraries, resolved lazily
-    ("transformers.pytorch_utils:Conv1D", "linear"),
+    ("transformers.pytorch_utils:Conv1D", "linear_in_out"),  # a linear layer with an [in, out] weight
     ("transformers.models.llama.modeling_llama:LlamaRMSNorm", "rms_norm"),
     ("transformers.models.t5.modeling_t5:T5LayerNorm", "rms_norm"),
     ("timm.layers.layer_scale:LayerScale", "layer_scale"),

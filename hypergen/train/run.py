@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-__all__ = ["CONFIG_NAME", "CONF_DIR_ENV", "config_dir", "main", "train", "use_hydra_logging"]
+__all__ = ["CONFIG_NAME", "CONF_DIR_ENV", "config_dir", "main", "run_hydra_app", "train", "use_hydra_logging"]
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +100,18 @@ def _task(cfg: DictConfig) -> Any:
     return metrics.get(name) if name else None  # what a sweeper (Optuna) optimises
 
 
-def main() -> None:
-    """Console entry point: ``hypergen-train [group=option ...] [key=value ...]`` (Hydra command line)."""
+def run_hydra_app(config_name: str, task: Callable[[DictConfig], Any]) -> None:
+    """Run ``task`` as a Hydra app on ``<conf dir>/<config_name>.yaml`` with the process's command line (the body of
+    every hypergen console entry point); a missing config folder exits with the message of :func:`config_dir`."""
     import hydra
 
     try:
         folder = config_dir()
     except FileNotFoundError as err:
         raise SystemExit(str(err)) from None
-    hydra.main(config_path=str(folder), config_name=CONFIG_NAME, version_base="1.3")(_task)()
+    hydra.main(config_path=str(folder), config_name=config_name, version_base="1.3")(task)()
+
+
+def main() -> None:
+    """Console entry point: ``hypergen-train [group=option ...] [key=value ...]`` (Hydra command line)."""
+    run_hydra_app(CONFIG_NAME, _task)

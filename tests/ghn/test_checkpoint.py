@@ -90,4 +90,4 @@ def test_checkpoints_from_before_index_encodings_load_with_relative_encodings(tm
     with torch.no_grad():
         a, b = ghn(_net(), (2, 3, 8, 8)), old(_net(), (2, 3, 8, 8))
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert GHNConfig().index_encoding == "absolute"  # new GHNs
+    assert GHNConfig().index_encoding == "relative"  # the default

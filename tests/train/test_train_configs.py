@@ -7,6 +7,7 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import OmegaConf
@@ -91,7 +92,7 @@ def test_pool_and_ghn_must_agree_on_the_shortest_path_cutoff(tmp_path):
     cfg = _compose(tmp_path, "archs=mlp", "ghn.max_distance=20")
     pool = builders.build_arch_pool(cfg.archs, builders.build_datamodule(cfg.data), virtual_edge_cutoff=20)
     assert builders.build_module(cfg.module, pool).ghn.config.max_distance == 20
-    with pytest.raises(ValueError, match="shortest paths up to 50 but the GHN's max_distance is 20"):
+    with pytest.raises(InstantiationException, match="shortest paths up to 50 but the GHN's max_distance is 20"):
         builders.build_module(cfg.module, builders.build_arch_pool(cfg.archs, builders.build_datamodule(cfg.data)))
 
 

@@ -30,7 +30,7 @@ def test_gpt2_tied_head_and_layer_types():
     counts = graph.op_counts()
     assert counts["scaled_dot_product_attention"] == 2 and counts["layer_norm"] == 5 and counts["gelu"] == 2
     assert graph.params["transformer.h.0.attn.c_attn.weight"].shape == (64, 192)  # HF Conv1D: [in, out]
-    assert graph.nodes[graph.params["transformer.h.0.attn.c_attn.weight"].node].op == "linear"
+    assert graph.nodes[graph.params["transformer.h.0.attn.c_attn.weight"].node].op == "linear_in_out"  # [in, out]
 
 
 def test_llama_types():

@@ -1,8 +1,8 @@
 """Low-rank decoder: every weight is a product of factors whose rows follow the target's size.
 
 ``W[o, c, k] = sum_r A[o, r] * B[c, r] * S[k, r]`` with ``A = P(n) @ U(h)``, ``B = P(m) @ V(h)`` and
-``S = Q(kernel) @ M(h)``, where ``P(n)`` is the fixed encoding of ``n`` positions (by default width-independent:
-:func:`~hypergen.ghn.encodings.absolute_index_encoding`, so channel ``i`` has the same code at every width; see
+``S = Q(kernel) @ M(h)``, where ``P(n)`` is the fixed encoding of ``n`` positions (by default relative to the width,
+:func:`~hypergen.ghn.encodings.index_encoding`; or width-independent; see
 :data:`~hypergen.ghn.encodings.INDEX_ENCODINGS`), ``Q`` the centred encoding of the kernel positions plus a constant
 column (:func:`~hypergen.ghn.encodings.kernel_position_encoding`), and ``U``, ``V``, ``M`` map the parameter's
 conditioning vector ``h`` to small ``E x r`` (``(F + 1) x r``) cores. The kernel factor ``S`` is explicit
@@ -47,7 +47,7 @@ class LowRankDecoder(ParamDecoder):
     """
 
     def __init__(self, hidden: int, rank: int = 16, index_features: int = 64, mip: bool = False, seed: int = 0,
-                 index_encoding: str = "absolute"):
+                 index_encoding: str = "relative"):
         super().__init__()
         if index_features % 2:
             raise ValueError(f"index_features must be even, got {index_features}")

@@ -61,3 +61,11 @@ def test_nets_of_another_task_are_rejected(eval_cli, trained_run):
     proc = eval_cli.run([f"run_dir={trained_run}", "data=mnist_1d", "finetune.steps=1"])
     assert proc.returncode != 0
     assert "take inputs [1, 28, 28] with 10 classes, but data.name='mnist1d' gives [1, 40]" in proc.stdout
+
+
+def test_run_dir_is_required_and_ghn_path_is_not_the_ghn_group(eval_cli, tmp_path):
+    proc = eval_cli.run(["finetune.steps=1"])
+    assert proc.returncode != 0 and "Missing mandatory value: run_dir" in proc.stdout
+    proc = eval_cli.run([f"run_dir={tmp_path}", f"ghn_path={tmp_path / 'nope.safetensors'}", "targets.heldout=false",
+                         "targets.zoo=[]", "finetune.steps=1"])
+    assert proc.returncode != 0 and "no targets to evaluate" in proc.stdout
