@@ -2,6 +2,7 @@
 default init (same seed, same batches in the same order; ``hypergen.evaluate.compare_inits``).
 
     python examples/finetune_torchvision.py --ckpt runs/fmnist_cpu/ghn_best.safetensors [--model resnet50] [--steps 200]
+    python examples/finetune_torchvision.py --ckpt ... --orthogonalize   # GHN init = polar factors of the predictions
     python examples/finetune_torchvision.py --fast       # 4 steps, 128 test images (what CI runs)
 
 A GHN predicts parameters of any shape, so the ImageNet net is adapted to 1x28x28 images *before* it is initialised:
@@ -35,8 +36,12 @@ def adapt_resnet(model: nn.Module, in_channels: int) -> nn.Module:
 
 
 def main(model: str = "resnet18", ckpt: str | None = None, steps: int = 200, eval_every: int = 50,
-         batch_size: int = 64, eval_subset: int | None = 1000, seed: int = 0) -> dict[str, list[float]]:
-    """Fine-tune ``model`` from GHN init and from default init; returns ``{init: [acc at step 0, ..., final]}``."""
+         batch_size: int = 64, eval_subset: int | None = 1000, seed: int = 0,
+         orthogonalize: bool = False) -> dict[str, list[float]]:
+    """Fine-tune ``model`` from GHN init and from default init; returns ``{init: [acc at step 0, ..., final]}``.
+
+    ``orthogonalize``: the GHN init is the polar factor of each predicted weight (docs/evaluation.md).
+    """
     torch.manual_seed(seed)
     data = TaskDataModule("fashion_mnist", batch_size=batch_size, eval_subset=eval_subset, seed=seed)
     data.setup("fit")
@@ -52,12 +57,14 @@ def main(model: str = "resnet18", ckpt: str | None = None, steps: int = 200, eva
         return adapt_resnet(zoo.model, data.input_shape[0])
 
     target = EvalTarget(f"torchvision:{model}", build, {})
-    config = CompareConfig(FinetuneConfig(steps, eval_every), batchnorm="recalibrate", seed=seed)
+    config = CompareConfig(FinetuneConfig(steps, eval_every), batchnorm="recalibrate", seed=seed,
+                           orthogonalize=orthogonalize)
     sgd = partial(torch.optim.SGD, lr=0.01, momentum=0.9, weight_decay=5e-4)  # conf/eval.yaml's optimiser
     result = compare_inits(target, ghn.eval(), lambda: seeded_batches(data.train_dataset, batch_size, seed),
                            list(data.test_dataloader()), config, sgd, data.input_shape)
     print(f"{target.name} adapted to {list(data.input_shape)}: {result.params:,} parameters; not predicted by the "
           f"GHN: {', '.join(result.not_predicted) or 'none'}")
+    print(f"GHN init: {'polar factors of the predicted weights' if orthogonalize else 'the predicted weights'}")
     print(f"test accuracy on {len(data.test_dataset)} Fashion-MNIST images, {steps} SGD steps of {batch_size}:")
     for init, curve in result.curves.items():
         points = ", ".join(f"step {s} {100 * a:.1f}%" for s, a in zip(curve.steps, curve.acc))
@@ -70,9 +77,12 @@ if __name__ == "__main__":
     parser.add_argument("--model", default="resnet18", choices=RESNETS)
     parser.add_argument("--ckpt", help="a trained GHN checkpoint (.safetensors); default: an untrained GHN")
     parser.add_argument("--steps", type=int, default=200, help="fine-tuning steps")
+    parser.add_argument("--orthogonalize", action="store_true",
+                        help="start from the polar factors of the predicted weights (docs/evaluation.md)")
     parser.add_argument("--fast", action="store_true", help="4 steps of 16 images, 128 test images (CI)")
     args = parser.parse_args()
     if args.fast:
-        main(args.model, args.ckpt, steps=4, eval_every=4, batch_size=16, eval_subset=128)
+        main(args.model, args.ckpt, steps=4, eval_every=4, batch_size=16, eval_subset=128,
+             orthogonalize=args.orthogonalize)
     else:
-        main(args.model, args.ckpt, steps=args.steps)
+        main(args.model, args.ckpt, steps=args.steps, orthogonalize=args.orthogonalize)

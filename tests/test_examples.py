@@ -39,8 +39,8 @@ def percentages(line: str) -> list[float]:
 
 
 def test_finetune_torchvision_example(capsys, monkeypatch, torchvision_models, fashion_mnist_installed):
-    out = run_example("finetune_torchvision.py", ["--fast"], monkeypatch, capsys)
-    assert "the GHN is untrained" in out
+    out = run_example("finetune_torchvision.py", ["--fast", "--orthogonalize"], monkeypatch, capsys)
+    assert "the GHN is untrained" in out and "GHN init: polar factors of the predicted weights" in out
     # the adapted stem (64x1x3x3 instead of 64x3x7x7): 9,408 - 576 fewer than resnet18 with 10 classes (11,181,642)
     assert "torchvision:resnet18 adapted to [1, 28, 28]: 11,172,810 parameters; not predicted by the GHN: none" in out
     assert "test accuracy on 128 Fashion-MNIST images, 4 SGD steps of 16:" in out

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from hypergen.apply.batchnorm import recalibrate_batchnorm
+from hypergen.apply.spectrum import orthogonalize_
 from hypergen.graph.data import to_data
 from hypergen.graph.inputs import ExampleInputs
 from hypergen.graph.trace import trace_module, unique_parameters
@@ -36,6 +37,7 @@ class InitReport:
         not_predicted: qualified name -> why it kept its previous value.
         predicted_numel: scalars overwritten.
         batchnorm: what happened to BatchNorm running statistics.
+        orthogonalized: predicted tensors replaced by their polar factor (``init_(..., orthogonalize=True)``).
     """
 
     model_name: str
@@ -43,6 +45,7 @@ class InitReport:
     not_predicted: dict[str, str] = field(default_factory=dict)
     predicted_numel: int = 0
     batchnorm: str = "no BatchNorm layers"
+    orthogonalized: int = 0
 
     @property
     def complete(self) -> bool:
@@ -52,7 +55,8 @@ class InitReport:
     def summary(self) -> str:
         """One paragraph for logs and the CLI."""
         lines = [f"{self.model_name}: {len(self.predicted)} parameter tensors ({self.predicted_numel:,} scalars) "
-                 f"predicted, {len(self.not_predicted)} kept their values; BatchNorm statistics: {self.batchnorm}"]
+                 f"predicted{f' ({self.orthogonalized} orthogonalized)' if self.orthogonalized else ''}, "
+                 f"{len(self.not_predicted)} kept their values; BatchNorm statistics: {self.batchnorm}"]
         lines += [f"  not predicted: {name} ({reason})" for name, reason in self.not_predicted.items()]
         return "\n".join(lines)
 
@@ -64,6 +68,7 @@ def init_(
     *,
     batchnorm: Literal["keep", "recalibrate"] = "keep",
     calibration_batches: Iterable[Any] | None = None,
+    orthogonalize: bool = False,
 ) -> InitReport:
     """Initialise ``model`` in place with the parameters ``ghn`` predicts for it.
 
@@ -78,6 +83,9 @@ def init_(
         batchnorm: ``"keep"`` leaves running statistics as they are (eval-mode outputs then use them as they are);
             ``"recalibrate"`` re-estimates them on ``calibration_batches`` with the new weights.
         calibration_batches: a few input batches (or ``(inputs, targets)`` pairs), for ``"recalibrate"``.
+        orthogonalize: replace every predicted weight of rank >= 2 by its polar factor (the GHN's singular
+            directions, all singular values equal; see :mod:`hypergen.apply.spectrum`) before BatchNorm statistics
+            are re-estimated. For fine-tuning: the net starts lower but learns faster than from the raw prediction.
 
     Returns:
         An :class:`InitReport` listing predicted and not-predicted parameters.
@@ -107,6 +115,8 @@ def init_(
     for name in written:
         report.predicted.extend(aliases.get(name, [name]))
         report.predicted_numel += params[name].numel()
+    if orthogonalize:
+        report.orthogonalized = orthogonalize_(params[name].data for name in written)
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     if has_bn and batchnorm == "recalibrate":
         count = recalibrate_batchnorm(model, calibration_batches)

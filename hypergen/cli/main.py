@@ -90,7 +90,12 @@ def _cmd_init(args: argparse.Namespace) -> int:
     graph = trace_module(zoo.model, inputs, strict=False, registry=ghn.registry, name=args.model)
     with torch.inference_mode():
         predicted = {name: t.to("cpu").contiguous() for name, t in ghn(graph).items()}
-    metadata = {"model": args.model, "ghn": str(args.ckpt), "not_predicted": json.dumps(graph.coverage.missing)}
+    if args.orthogonalize:
+        from hypergen.apply import orthogonalize
+
+        predicted = {name: orthogonalize(t) if t.dim() >= 2 else t for name, t in predicted.items()}
+    metadata = {"model": args.model, "ghn": str(args.ckpt), "not_predicted": json.dumps(graph.coverage.missing),
+                "orthogonalized": str(bool(args.orthogonalize)).lower()}
     save_file(predicted, args.out, metadata=metadata)
     numel = sum(t.numel() for t in predicted.values())
     sys.stdout.write(f"{args.model}: predicted {len(predicted)} tensors ({numel:,} scalars) -> {args.out}\n")
@@ -130,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="builder/config overrides")
     init.add_argument("--input-shape", type=_shape, help="input shape for tracing, e.g. 2,3,32,32")
     init.add_argument("--ghn-device", default="cpu", help="device the GHN runs on (cpu, cuda)")
+    init.add_argument("--orthogonalize", action="store_true",
+                      help="save each predicted weight's polar factor (for fine-tuning; docs/evaluation.md)")
     init.set_defaults(func=_cmd_init)
     return parser
 

@@ -1,18 +1,20 @@
 """Evaluation of predicted weights: accuracy with no training, and fine-tuning from GHN init vs default init.
 
-``targets`` (which nets) -> ``finetune`` (accuracy curves of one net from one init) -> ``compare`` (both inits of
-every net, same seeds and data order) -> ``report`` (Markdown, CSV and a plot) -> ``run`` (the ``hypergen-eval``
-Hydra entry point). See ``docs/evaluation.md``.
+``targets`` (which nets) -> ``diversity`` (are the predicted layers different?) -> ``finetune`` (accuracy curves
+of one net from one init) -> ``compare`` (both inits of every net, same seeds and data order) -> ``report``
+(Markdown, CSV and a plot) -> ``run`` (the ``hypergen-eval`` Hydra entry point). See ``docs/evaluation.md``.
 """
 
 from __future__ import annotations
 
 from hypergen.evaluate.compare import INITS, CompareConfig, TargetResult, compare_inits
+from hypergen.evaluate.diversity import same_shape_similarity
 from hypergen.evaluate.finetune import Curve, FinetuneConfig, accuracy, finetune, seeded_batches
 from hypergen.evaluate.report import summarize, write_report
 from hypergen.evaluate.targets import EvalTarget, heldout_targets, zoo_targets
 
 __all__ = [
     "INITS", "CompareConfig", "Curve", "EvalTarget", "FinetuneConfig", "TargetResult", "accuracy", "compare_inits",
-    "finetune", "heldout_targets", "seeded_batches", "summarize", "write_report", "zoo_targets",
+    "finetune", "heldout_targets", "same_shape_similarity", "seeded_batches", "summarize", "write_report",
+    "zoo_targets",
 ]

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 from hypergen.apply.batchnorm import recalibrate_batchnorm
+from hypergen.apply.spectrum import orthogonalize_
+from hypergen.evaluate.diversity import same_shape_similarity
 from hypergen.evaluate.finetune import Batch, Curve, FinetuneConfig, OptimizerFactory, finetune
 from hypergen.evaluate.targets import EvalTarget
 
@@ -37,12 +39,18 @@ class CompareConfig:
             their own); ``"keep"`` leaves them as built (mean 0, variance 1).
         calibration_batches: how many training batches recalibration uses.
         seed: seed of the default init, and of the torch RNG at the start of each fine-tuning run.
+        orthogonalize: the GHN init is the polar factor of each predicted weight (see
+            :mod:`hypergen.apply.spectrum`) rather than the prediction itself.
+        orthogonalize_default: the default init is replaced by its own polar factors (a random orthogonal init:
+            the control that separates what the GHN adds from what orthogonality alone does).
     """
 
     finetune: FinetuneConfig
     batchnorm: Literal["recalibrate", "keep"] = "recalibrate"
     calibration_batches: int = 4
     seed: int = 0
+    orthogonalize: bool = False
+    orthogonalize_default: bool = False
 
     def __post_init__(self) -> None:
         if self.batchnorm not in ("recalibrate", "keep"):
@@ -57,6 +65,8 @@ class TargetResult:
         name: the target's name. params: its parameter count. info: the target's descriptive numbers.
         curves: init name (:data:`INITS`) -> :class:`Curve`.
         not_predicted: parameters the GHN did not predict (they kept their default init), with the reason.
+        similarity: init name -> :func:`~hypergen.evaluate.diversity.same_shape_similarity` of the net's weights
+            before fine-tuning (close to 1: every layer of a shape got the same tensor).
     """
 
     name: str
@@ -64,6 +74,7 @@ class TargetResult:
     info: dict = field(default_factory=dict)
     curves: dict[str, Curve] = field(default_factory=dict)
     not_predicted: dict[str, str] = field(default_factory=dict)
+    similarity: dict[str, float | None] = field(default_factory=dict)
 
 
 def compare_inits(target: EvalTarget, ghn: GraphHyperNetwork, train_batches: Callable[[], Iterator[Batch]],
@@ -90,13 +101,16 @@ def compare_inits(target: EvalTarget, ghn: GraphHyperNetwork, train_batches: Cal
     """
     default = target.build(config.seed).to(device)
     nets: dict[str, nn.Module] = {"ghn": copy.deepcopy(default), "default": default}
-    report = ghn.init_(nets["ghn"], (2, *input_shape))
+    report = ghn.init_(nets["ghn"], (2, *input_shape), orthogonalize=config.orthogonalize)
+    if config.orthogonalize_default:
+        orthogonalize_(nets["default"].parameters())
     if config.batchnorm == "recalibrate":
         calibration = [x for x, _ in _take(train_batches(), config.calibration_batches)]
         for net in nets.values():
             recalibrate_batchnorm(net, calibration, device)
     result = TargetResult(target.name, sum(p.numel() for p in default.parameters()), dict(target.info),
-                          not_predicted=dict(report.not_predicted))
+                          not_predicted=dict(report.not_predicted),
+                          similarity={init: same_shape_similarity(net) for init, net in nets.items()})
     for init in INITS:
         torch.manual_seed(config.seed)
         result.curves[init] = finetune(nets[init], train_batches(), eval_batches, config.finetune, make_optimizer,

@@ -17,7 +17,7 @@ __all__ = ["REPORT_FILES", "mean_curve", "summarize", "write_report"]
 REPORT_FILES = {"markdown": "eval.md", "summary": "summary.csv", "curves": "curves.csv", "plot": "curves.png"}
 
 _SUMMARY_FIELDS = ("target", "params", "acc0_ghn", "acc0_default", "final_ghn", "final_default", "steps",
-                   "ghn_steps_to_default_final", "step_fraction")
+                   "ghn_steps_to_default_final", "step_fraction", "similarity_ghn", "similarity_default")
 
 
 def mean_curve(curves: Sequence[Curve]) -> Curve:
@@ -34,14 +34,16 @@ def mean_curve(curves: Sequence[Curve]) -> Curve:
     return Curve(list(steps), mean, loss)
 
 
-def _row(name: str, params: float, ghn: Curve, default: Curve) -> dict[str, Any]:
+def _row(name: str, params: float, ghn: Curve, default: Curve,
+         similarity: dict[str, float | None]) -> dict[str, Any]:
     """One summary row: how far the GHN init gets, and how soon it reaches default init's final accuracy."""
     reach = ghn.steps_to_reach(default.final)
     total = ghn.steps[-1]
     return {"target": name, "params": params, "acc0_ghn": ghn.acc[0], "acc0_default": default.acc[0],
             "final_ghn": ghn.final, "final_default": default.final, "steps": total,
             "ghn_steps_to_default_final": reach,
-            "step_fraction": (reach / total) if reach is not None and total else None}
+            "step_fraction": (reach / total) if reach is not None and total else None,
+            "similarity_ghn": similarity.get("ghn"), "similarity_default": similarity.get("default")}
 
 
 def summarize(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
@@ -50,17 +52,30 @@ def summarize(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
 
     Columns: ``acc0_*`` accuracy before fine-tuning, ``final_*`` after the last step, ``ghn_steps_to_default_final``
     the first measured step at which the GHN-initialised net reaches the default-initialised net's final accuracy
-    (None: never), ``step_fraction`` that step over the total.
+    (None: never), ``step_fraction`` that step over the total, ``similarity_*`` the mean cosine similarity of
+    same-shape weight tensors before fine-tuning (:func:`~hypergen.evaluate.diversity.same_shape_similarity`; the
+    mean row averages the targets').
 
     Raises:
         ValueError: ``results`` is empty.
     """
     if not results:
         raise ValueError("no results to summarize")
-    rows = [_row(r.name, r.params, r.curves["ghn"], r.curves["default"]) for r in results]
+    rows = [_row(r.name, r.params, r.curves["ghn"], r.curves["default"], r.similarity) for r in results]
     means = {init: mean_curve([r.curves[init] for r in results]) for init in INITS}
-    rows.append(_row("mean", sum(r.params for r in results) / len(results), means["ghn"], means["default"]))
+    mean_similarity = {init: _mean([r.similarity.get(init) for r in results]) for init in INITS}
+    rows.append(_row("mean", sum(r.params for r in results) / len(results), means["ghn"], means["default"],
+                     mean_similarity))
     return rows
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def _sim(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _pct(value: float | None) -> str:
@@ -70,14 +85,16 @@ def _pct(value: float | None) -> str:
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """The summary rows as a Markdown table (accuracies in %)."""
     lines = ["| target | params | no training: GHN | no training: default | after fine-tuning: GHN | "
-             "after fine-tuning: default | GHN steps to default's final acc | fraction of steps |",
-             "|---|---|---|---|---|---|---|---|"]
+             "after fine-tuning: default | GHN steps to default's final acc | fraction of steps | "
+             "same-shape layer similarity: GHN / default |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         reach = "never" if r["ghn_steps_to_default_final"] is None else f"{r['ghn_steps_to_default_final']}"
         frac = "-" if r["step_fraction"] is None else f"{r['step_fraction']:.2f}"
         name = f"**{r['target']}**" if r["target"] == "mean" else r["target"]
         lines.append(f"| {name} | {r['params']:,.0f} | {_pct(r['acc0_ghn'])} | {_pct(r['acc0_default'])} | "
-                     f"{_pct(r['final_ghn'])} | {_pct(r['final_default'])} | {reach} / {r['steps']} | {frac} |")
+                     f"{_pct(r['final_ghn'])} | {_pct(r['final_default'])} | {reach} / {r['steps']} | {frac} | "
+                     f"{_sim(r['similarity_ghn'])} / {_sim(r['similarity_default'])} |")
     return "\n".join(lines)
 
 

@@ -108,7 +108,8 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
     steps = int(ft.steps) if ft.get("steps") is not None else int(ft.epochs) * (len(datamodule.train_dataset)
                                                                                    // batch_size)
     config = CompareConfig(FinetuneConfig(steps, int(ft.eval_every), bool(ft.cosine)), cfg.batchnorm,
-                           int(cfg.calibration_batches), int(cfg.seed))
+                           int(cfg.calibration_batches), int(cfg.seed), bool(cfg.get("orthogonalize", False)),
+                           bool(cfg.get("orthogonalize_default", False)))
     make_optimizer = instantiate(ft.optimizer)
     eval_batches = list(datamodule.test_dataloader())
     log.info("evaluating %s on %d nets: %d fine-tuning steps of %d samples, test set of %d samples", cfg.ghn_path,
@@ -119,10 +120,15 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
         for target in targets
     ]
     optimizer = {k: v for k, v in ft.optimizer.items() if not k.startswith("_")}
+    ghn_init = ("polar factors of the predicted weights (orthogonalize=true)" if config.orthogonalize
+                else "the predicted weights")
+    default_init = ("polar factors of the default init (orthogonalize_default=true)"
+                    if config.orthogonalize_default else "PyTorch's")
     settings = (f"GHN `{cfg.ghn_path}`; data `{cfg.data.name}` (batch {batch_size}, test set of "
                 f"{len(datamodule.test_dataset)} samples); {steps} fine-tuning steps with "
                 f"`{ft.optimizer._target_}` {optimizer}{', cosine decay' if ft.cosine else ''}, the same seed "
-                f"({cfg.seed}) and data order for both inits; BatchNorm statistics: {cfg.batchnorm}.")
+                f"({cfg.seed}) and data order for both inits; BatchNorm statistics: {cfg.batchnorm}; GHN init: "
+                f"{ghn_init}; default init: {default_init}.")
     paths = write_report(results, cfg.out_dir, str(cfg.title), _command_line(), settings)
     rows = summarize(results)
     mean = rows[-1]

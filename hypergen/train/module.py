@@ -19,6 +19,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn  # noqa: E
 
 from hypergen.apply.batchnorm import recalibrate_batchnorm  # noqa: E402
 from hypergen.apply.functional import forward_with, materialize_buffers  # noqa: E402
+from hypergen.evaluate.diversity import same_shape_similarity  # noqa: E402
 from hypergen.ghn import GHNConfig, GraphHyperNetwork  # noqa: E402
 from hypergen.graph.data import batch_graphs  # noqa: E402
 from hypergen.train.archs import ArchPool  # noqa: E402
@@ -35,7 +36,9 @@ class GHNTrainingModule(pl.LightningModule):
     the GHN. Each DDP rank draws its own architectures (see :class:`ArchPool`).
 
     Validation reports the mean top-1 accuracy of predicted weights with no training (``val/acc``) on the pool's
-    held-out architectures, next to the same nets with PyTorch's default init (``val/acc_random_init``). BatchNorm
+    held-out architectures, next to the same nets with PyTorch's default init (``val/acc_random_init``), and how
+    alike the predicted layers of equal shape are (``val/layer_similarity``, 1 = collapsed to one tensor per shape;
+    see :func:`~hypergen.evaluate.diversity.same_shape_similarity`). BatchNorm
     statistics of both are re-estimated on ``calibration_batches`` training batches first (stated, never implicit).
 
     Args:
@@ -141,6 +144,9 @@ class GHNTrainingModule(pl.LightningModule):
                 pairs.append((weights, {k: b.clone() for k, b in model.named_buffers()}))
             self._val_params.append(pairs)
         kinds = 1 if self._baseline_counts is not None else 2
+        # 1.0 = the GHN gives every same-shape layer the same tensor (collapsed); default init is about 0
+        similarity = [s for s in (same_shape_similarity(p.items()) for p in predicted) if s is not None]
+        self._val_similarity = sum(similarity) / len(similarity) if similarity else float("nan")
         self._val_counts = torch.zeros(kinds, len(heldout), 2, device=self.device)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
@@ -161,6 +167,7 @@ class GHNTrainingModule(pl.LightningModule):
         baseline = self._baseline_counts[:, 0] / self._baseline_counts[:, 1].clamp(min=1)
         self.log_dict({"val/acc": acc.mean(), "val/acc_random_init": baseline.mean(), "val/acc_best_arch": acc.max()},
                       prog_bar=True, sync_dist=False)
+        self.log("val/layer_similarity", self._val_similarity, sync_dist=False)
         self._val_params = []
 
     # --- checkpoints ----------------------------------------------------------------------------------------------

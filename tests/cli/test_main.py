@@ -56,6 +56,27 @@ def test_create_ghn_and_init(tmp_path, capsys):
     assert {n for n, _ in model.named_parameters()} == set(weights)
 
 
+def test_init_orthogonalize_saves_polar_factors(tmp_path):
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from hypergen.apply import orthogonalize
+
+    ckpt, raw, orth = (tmp_path / name for name in ("ghn.safetensors", "raw.safetensors", "orth.safetensors"))
+    assert main(["create-ghn", "--out", str(ckpt), "--set", "hidden=32", "heads=4"]) == 0
+    common = ["init", "--ckpt", str(ckpt), "--model", "torchvision:squeezenet1_1", "--set", "num_classes=10"]
+    assert main([*common, "--out", str(raw)]) == 0
+    assert main([*common, "--out", str(orth), "--orthogonalize"]) == 0
+    raw_w, orth_w = load_file(str(raw)), load_file(str(orth))
+    assert set(raw_w) == set(orth_w)
+    for name, w in raw_w.items():
+        expected = orthogonalize(w) if w.dim() >= 2 else w
+        torch.testing.assert_close(orth_w[name], expected, rtol=1e-4, atol=1e-6)
+    with safe_open(str(orth), "pt") as f:
+        assert f.metadata()["orthogonalized"] == "true"
+
+
 def test_init_errors(tmp_path):
     assert main(["init", "--ckpt", str(tmp_path / "none.safetensors"), "--model", "torchvision:resnet18",
                  "--out", str(tmp_path / "w.safetensors")]) == 2

@@ -4,9 +4,12 @@ from functools import partial
 
 import pytest
 import torch
+from torch import nn
 
+from hypergen.apply import orthogonalize_
 from hypergen.archs import ArchSampler
-from hypergen.evaluate import CompareConfig, FinetuneConfig, accuracy, compare_inits, heldout_targets, zoo_targets
+from hypergen.evaluate import (CompareConfig, EvalTarget, FinetuneConfig, accuracy, compare_inits, heldout_targets,
+                                same_shape_similarity, zoo_targets)
 from hypergen.ghn import GHNConfig, GraphHyperNetwork
 
 SHAPE, CLASSES = (1, 8, 8), 4
@@ -53,6 +56,41 @@ def test_step_zero_accuracies_are_those_of_the_two_inits(target, ghn):
     assert result.curves["ghn"].acc == [accuracy(default, EVAL)]
     assert result.name == "mlp/test/0" and result.params == sum(p.numel() for p in default.parameters())
     assert result.not_predicted == {}
+    assert result.similarity == {"ghn": None, "default": None}  # this MLP has no two weights of one shape
+
+
+def _stack():
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
+                         nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, CLASSES))
+
+
+def test_orthogonalized_ghn_init_starts_from_the_polar_factors(ghn):
+    target = EvalTarget("stack", _stack, {})
+    config = CompareConfig(FinetuneConfig(steps=0), batchnorm="keep", seed=3, orthogonalize=True)
+    result = compare_inits(target, ghn, Batches(), EVAL, config, partial(torch.optim.SGD, lr=0.1), SHAPE)
+    assert result.similarity["default"] == pytest.approx(same_shape_similarity(target.build(3)))
+    assert abs(result.similarity["default"]) < 0.2  # two independent default-init 16x16 weights
+    net = target.build(3)
+    ghn.init_(net, (2, *SHAPE))
+    raw = {n: p.detach().clone() for n, p in net.named_parameters()}
+    orthogonalize_(net.parameters())
+    assert result.curves["ghn"].acc == [accuracy(net, EVAL)]
+    assert any(not torch.allclose(p, raw[n]) for n, p in net.named_parameters())  # it did change the weights
+    assert result.similarity["ghn"] == pytest.approx(same_shape_similarity(net), abs=1e-6)
+    assert result.similarity["ghn"] is not None
+
+
+def test_orthogonalized_default_init_is_the_control(ghn):
+    target = EvalTarget("stack", _stack, {})
+    config = CompareConfig(FinetuneConfig(steps=0), batchnorm="keep", seed=3, orthogonalize_default=True)
+    result = compare_inits(target, ghn, Batches(), EVAL, config, partial(torch.optim.SGD, lr=0.1), SHAPE)
+    net = target.build(3)
+    orthogonalize_(net.parameters())
+    assert result.curves["default"].acc == [accuracy(net, EVAL)]
+    ghn_net = target.build(3)
+    ghn.init_(ghn_net, (2, *SHAPE))  # the GHN init is untouched
+    assert result.curves["ghn"].acc == [accuracy(ghn_net, EVAL)]
+    assert result.similarity["default"] == pytest.approx(same_shape_similarity(net), abs=1e-6)
 
 
 def test_both_runs_see_the_same_batches_in_the_same_order(target, ghn):

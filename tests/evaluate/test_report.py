@@ -11,15 +11,18 @@ from hypergen.evaluate.report import REPORT_FILES, markdown_table, mean_curve
 NAN = math.nan
 
 
-def _result(name, ghn, default, params=1000):
+def _result(name, ghn, default, params=1000, similarity=None):
     steps = [0, 10, 20, 30]
     return TargetResult(name, params, curves={"ghn": Curve(steps, ghn, [NAN, 1.0, 0.8, 0.6]),
-                                              "default": Curve(steps, default, [NAN, 2.0, 1.5, 1.0])})
+                                              "default": Curve(steps, default, [NAN, 2.0, 1.5, 1.0])},
+                        similarity=similarity or {})
 
 
 RESULTS = [
-    _result("a", [0.70, 0.80, 0.85, 0.86], [0.10, 0.60, 0.75, 0.80]),  # reaches 0.80 at step 10
-    _result("b", [0.50, 0.55, 0.60, 0.62], [0.10, 0.50, 0.60, 0.70], params=3000),  # never reaches 0.70
+    _result("a", [0.70, 0.80, 0.85, 0.86], [0.10, 0.60, 0.75, 0.80],  # reaches 0.80 at step 10
+            similarity={"ghn": 0.9, "default": 0.02}),
+    _result("b", [0.50, 0.55, 0.60, 0.62], [0.10, 0.50, 0.60, 0.70], params=3000,  # never reaches 0.70
+            similarity={"ghn": 0.5, "default": None}),
 ]
 
 
@@ -34,6 +37,9 @@ def test_summary_rows_per_target_and_mean():
     # mean curves: GHN [0.60, 0.675, 0.725, 0.74], default final 0.75 -> never reached
     assert mean["ghn_steps_to_default_final"] is None
     assert mean_curve([r.curves["ghn"] for r in RESULTS]).acc == pytest.approx([0.60, 0.675, 0.725, 0.74])
+    # similarity: the mean over targets that have one
+    assert (a["similarity_ghn"], b["similarity_default"]) == (0.9, None)
+    assert mean["similarity_ghn"] == pytest.approx(0.7) and mean["similarity_default"] == pytest.approx(0.02)
 
 
 def test_mean_curve_needs_equal_steps():
@@ -45,8 +51,8 @@ def test_mean_curve_needs_equal_steps():
 
 def test_markdown_table_shows_percentages():
     table = markdown_table(summarize(RESULTS))
-    assert "| a | 1,000 | 70.0 | 10.0 | 86.0 | 80.0 | 10 / 30 | 0.33 |" in table
-    assert "| b | 3,000 | 50.0 | 10.0 | 62.0 | 70.0 | never / 30 | - |" in table
+    assert "| a | 1,000 | 70.0 | 10.0 | 86.0 | 80.0 | 10 / 30 | 0.33 | 0.90 / 0.02 |" in table
+    assert "| b | 3,000 | 50.0 | 10.0 | 62.0 | 70.0 | never / 30 | - | 0.50 / - |" in table
     assert "| **mean** | 2,000 |" in table
 
 

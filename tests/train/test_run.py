@@ -11,6 +11,7 @@ import torch
 
 import hypergen
 from hypergen.archs import ArchSampler, build
+from hypergen.evaluate import same_shape_similarity
 
 STEPS = 40
 
@@ -85,6 +86,21 @@ def test_final_summary_reports_predicted_and_random_init_accuracy(fitted):
     assert float(line.group(1)) == pytest.approx(100 * metrics["val/acc"], abs=0.051)
     assert float(line.group(2)) == pytest.approx(100 * metrics["val/acc_random_init"], abs=0.051)
     assert line.group(0) in (run_dir / "train.log").read_text()  # logged (to Hydra's run log), not printed
+
+
+def test_layer_similarity_is_that_of_the_exported_ghns_predictions(fitted):
+    run_dir, _ = fitted
+    metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+    ghn = hypergen.load_ghn(run_dir / "ghn_best.safetensors").eval()
+    specs = json.loads((run_dir / "heldout_archs.json").read_text())["specs"]
+    values = []
+    for spec in specs:
+        with torch.no_grad():
+            sim = same_shape_similarity(ghn(build(spec, "meta"), (2, 1, 28, 28)).items())
+        if sim is not None:
+            values.append(sim)
+    expected = sum(values) / len(values) if values else math.nan
+    assert metrics["val/layer_similarity"] == pytest.approx(expected, abs=1e-4, nan_ok=True)
 
 
 def test_default_init_baseline_is_measured_once_and_kept_in_checkpoints(fitted):

@@ -49,6 +49,7 @@ def test_experiment_fmnist_cpu(tmp_path):
     assert cfg.name == "fmnist_cpu" and cfg.hydra.run.dir == "runs/fmnist_cpu"
     assert (cfg.archs.family, cfg.data.name, cfg.trainer.accelerator) == ("deepnets", "fashion_mnist", "cpu")
     assert cfg.decoder.decoder == "tiling"
+    assert (cfg.ghn.gnn, cfg.ghn.hidden, cfg.trainer.max_steps) == ("gated", 128, 1300)
     datamodule = builders.build_datamodule(cfg.data)
     pool = builders.build_arch_pool(cfg.archs, datamodule, virtual_edge_cutoff=cfg.ghn.max_distance)
     # sized for one core: every net (training and held-out) has a stride-2 stem, 4-8 cells and 5K-40K parameters
