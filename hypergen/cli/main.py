@@ -90,10 +90,10 @@ def _cmd_init(args: argparse.Namespace) -> int:
     graph = trace_module(zoo.model, inputs, strict=False, registry=ghn.registry, name=args.model)
     with torch.inference_mode():
         predicted = {name: t.to("cpu").contiguous() for name, t in ghn(graph).items()}
-    if args.orthogonalize:
-        from hypergen.apply import orthogonalize
+        if args.orthogonalize:
+            from hypergen.apply import orthogonalize_
 
-        predicted = {name: orthogonalize(t) if t.dim() >= 2 else t for name, t in predicted.items()}
+            orthogonalize_(predicted.values())
     metadata = {"model": args.model, "ghn": str(args.ckpt), "not_predicted": json.dumps(graph.coverage.missing),
                 "orthogonalized": str(bool(args.orthogonalize)).lower()}
     save_file(predicted, args.out, metadata=metadata)

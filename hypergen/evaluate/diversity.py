@@ -8,6 +8,7 @@ PyTorch's default init scores about 0 here; a collapsed GHN scores close to 1.
 from __future__ import annotations
 
 from collections.abc import Iterable
+
 import torch
 from torch import Tensor, nn
 

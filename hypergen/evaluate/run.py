@@ -108,8 +108,7 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
     steps = int(ft.steps) if ft.get("steps") is not None else int(ft.epochs) * (len(datamodule.train_dataset)
                                                                                    // batch_size)
     config = CompareConfig(FinetuneConfig(steps, int(ft.eval_every), bool(ft.cosine)), cfg.batchnorm,
-                           int(cfg.calibration_batches), int(cfg.seed), bool(cfg.get("orthogonalize", False)),
-                           bool(cfg.get("orthogonalize_default", False)))
+                           int(cfg.calibration_batches), int(cfg.seed), bool(cfg.orthogonalize), bool(cfg.orthogonalize_default))
     make_optimizer = instantiate(ft.optimizer)
     eval_batches = list(datamodule.test_dataloader())
     log.info("evaluating %s on %d nets: %d fine-tuning steps of %d samples, test set of %d samples", cfg.ghn_path,
