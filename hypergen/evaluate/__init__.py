@@ -7,7 +7,7 @@ of one net from one init) -> ``compare`` (both inits of every net, same seeds an
 
 from __future__ import annotations
 
-from hypergen.evaluate.compare import INITS, CompareConfig, TargetResult, compare_inits
+from hypergen.evaluate.compare import INITS, CompareConfig, TargetResult, compare_inits, warm_start_name
 from hypergen.evaluate.diversity import same_shape_similarity
 from hypergen.evaluate.finetune import Curve, FinetuneConfig, accuracy, finetune, seeded_batches
 from hypergen.evaluate.report import summarize, write_report
@@ -16,5 +16,5 @@ from hypergen.evaluate.targets import EvalTarget, heldout_targets, zoo_targets
 __all__ = [
     "INITS", "CompareConfig", "Curve", "EvalTarget", "FinetuneConfig", "TargetResult", "accuracy", "compare_inits",
     "finetune", "heldout_targets", "same_shape_similarity", "seeded_batches", "summarize", "write_report",
-    "zoo_targets",
+    "warm_start_name", "zoo_targets",
 ]

@@ -20,12 +20,21 @@ from hypergen.evaluate.targets import EvalTarget
 if TYPE_CHECKING:
     from hypergen.ghn.model import GraphHyperNetwork
 
-__all__ = ["INITS", "CompareConfig", "TargetResult", "compare_inits"]
+__all__ = ["INITS", "CompareConfig", "TargetResult", "compare_inits", "warm_start_name"]
 
 log = logging.getLogger(__name__)
 
 #: The inits compared: the GHN's predicted weights, and PyTorch's default init of the same net.
 INITS: tuple[str, ...] = ("ghn", "default")
+
+
+#: Curve names of warm starts begin with this (see :func:`warm_start_name`).
+WARM_START_PREFIX = "warm"
+
+
+def warm_start_name(steps: int) -> str:
+    """Curve name of the reference init "default init trained ``steps`` steps first" (``"warm200"``)."""
+    return f"{WARM_START_PREFIX}{steps}"
 
 
 @dataclass
@@ -43,6 +52,10 @@ class CompareConfig:
             :mod:`hypergen.apply.spectrum`) rather than the prediction itself.
         orthogonalize_default: the default init is replaced by its own polar factors (a random orthogonal init:
             the control that separates what the GHN adds from what orthogonality alone does).
+        warm_start: reference inits, one per entry ``k``: the default-init net (orthogonalised under
+            ``orthogonalize_default``) first trained ``k`` steps (constant learning rate, its own data order),
+            then fine-tuned exactly like the two inits. They calibrate the GHN's numbers: what an init worth ``k``
+            steps of training achieves under the same fine-tuning.
     """
 
     finetune: FinetuneConfig
@@ -51,10 +64,14 @@ class CompareConfig:
     seed: int = 0
     orthogonalize: bool = False
     orthogonalize_default: bool = False
+    warm_start: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.batchnorm not in ("recalibrate", "keep"):
             raise ValueError(f"batchnorm={self.batchnorm!r}; use 'recalibrate' or 'keep'")
+        self.warm_start = tuple(int(k) for k in self.warm_start)
+        if any(k < 1 for k in self.warm_start) or len(set(self.warm_start)) != len(self.warm_start):
+            raise ValueError(f"warm_start={list(self.warm_start)}: give distinct step counts >= 1 (or none)")
 
 
 @dataclass
@@ -63,7 +80,7 @@ class TargetResult:
 
     Attributes:
         name: the target's name. params: its parameter count. info: the target's descriptive numbers.
-        curves: init name (:data:`INITS`) -> :class:`Curve`.
+        curves: init name (:data:`INITS`, then the :func:`warm_start_name` of each warm start) -> :class:`Curve`.
         not_predicted: parameters the GHN did not predict (they kept their default init), with the reason.
         similarity: init name -> :func:`~hypergen.evaluate.diversity.same_shape_similarity` of the net's weights
             before fine-tuning (close to 1: every layer of a shape got the same tensor).
@@ -79,7 +96,8 @@ class TargetResult:
 
 def compare_inits(target: EvalTarget, ghn: GraphHyperNetwork, train_batches: Callable[[], Iterator[Batch]],
                   eval_batches: Sequence[Batch], config: CompareConfig, make_optimizer: OptimizerFactory,
-                  input_shape: Sequence[int], device: torch.device | str = "cpu") -> TargetResult:
+                  input_shape: Sequence[int], device: torch.device | str = "cpu",
+                  warm_batches: Callable[[], Iterator[Batch]] | None = None) -> TargetResult:
     """Fine-tune ``target`` from the GHN's predicted weights and from its default init, under equal conditions.
 
     Both runs start from the same built net (the GHN overwrites a copy of it), see the same batches in the same
@@ -95,10 +113,17 @@ def compare_inits(target: EvalTarget, ghn: GraphHyperNetwork, train_batches: Cal
         make_optimizer: builds an optimiser from parameters (the same for both inits).
         input_shape: one input sample's shape (for tracing the net).
         device: where the nets run.
+        warm_batches: returns the training batches of the warm starts' pre-training (``config.warm_start``): a
+            different order than ``train_batches``, so that pre-training does not rehearse the fine-tuning.
 
     Returns:
-        A :class:`TargetResult` with one curve per init.
+        A :class:`TargetResult` with one curve per init (and per warm start).
+
+    Raises:
+        ValueError: ``config.warm_start`` is set but ``warm_batches`` is not.
     """
+    if config.warm_start and warm_batches is None:
+        raise ValueError(f"warm_start={list(config.warm_start)} needs warm_batches (the pre-training data)")
     default = target.build(config.seed).to(device)
     nets: dict[str, nn.Module] = {"ghn": copy.deepcopy(default), "default": default}
     report = ghn.init_(nets["ghn"], (2, *input_shape), orthogonalize=config.orthogonalize)
@@ -115,10 +140,37 @@ def compare_inits(target: EvalTarget, ghn: GraphHyperNetwork, train_batches: Cal
         torch.manual_seed(config.seed)
         result.curves[init] = finetune(nets[init], train_batches(), eval_batches, config.finetune, make_optimizer,
                                        device, name=f"{target.name} [{init} init]")
+    if config.warm_start:
+        result.curves.update(_warm_starts(target, train_batches, warm_batches(), eval_batches, config,
+                                          make_optimizer, device))
     log.info("%s: test acc %.2f%% -> %.2f%% from GHN init, %.2f%% -> %.2f%% from default init", target.name,
              100 * result.curves["ghn"].acc[0], 100 * result.curves["ghn"].final,
              100 * result.curves["default"].acc[0], 100 * result.curves["default"].final)
     return result
+
+
+def _warm_starts(target: EvalTarget, train_batches: Callable[[], Iterator[Batch]], batches: Iterator[Batch],
+                 eval_batches: Sequence[Batch], config: CompareConfig, make_optimizer: OptimizerFactory,
+                 device: torch.device | str) -> dict[str, Curve]:
+    """Curves of the reference inits: one default-init net is trained on (``batches``, constant learning rate, one
+    optimiser throughout) and a copy of it at each warm-start step is fine-tuned on ``train_batches()``."""
+    net = target.build(config.seed).to(device)
+    if config.orthogonalize_default:
+        orthogonalize_(net.parameters())
+    torch.manual_seed(config.seed + 1)
+    optimizer = make_optimizer(net.parameters())
+    curves, done = {}, 0
+    for steps in sorted(config.warm_start):
+        pretrain = FinetuneConfig(steps - done, eval_every=steps - done)
+        finetune(net, batches, eval_batches[:1], pretrain, lambda _: optimizer, device,
+                 name=f"{target.name} [pre-training to step {steps}]")
+        done = steps
+        start = copy.deepcopy(net)
+        torch.manual_seed(config.seed)
+        curves[warm_start_name(steps)] = finetune(start, train_batches(), eval_batches, config.finetune,
+                                                  make_optimizer, device,
+                                                  name=f"{target.name} [{warm_start_name(steps)} init]")
+    return curves
 
 
 def _take(batches: Iterator[Batch], n: int) -> list[Batch]:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hypergen.evaluate.compare import INITS, TargetResult
+from hypergen.evaluate.compare import INITS, WARM_START_PREFIX, TargetResult
 from hypergen.evaluate.finetune import Curve
 
 __all__ = ["REPORT_FILES", "mean_curve", "summarize", "write_report"]
@@ -18,6 +18,21 @@ REPORT_FILES = {"markdown": "eval.md", "summary": "summary.csv", "curves": "curv
 
 _SUMMARY_FIELDS = ("target", "params", "acc0_ghn", "acc0_default", "final_ghn", "final_default", "steps",
                    "ghn_steps_to_default_final", "step_fraction", "similarity_ghn", "similarity_default")
+
+
+def _references(results: Sequence[TargetResult]) -> list[str]:
+    """Names of the reference curves beyond :data:`INITS` (warm starts), in the order they were measured."""
+    return [name for name in results[0].curves if name not in INITS]
+
+
+def _label(init: str) -> str:
+    """How tables and plots name an init (``warm200`` -> "default init trained 200 steps first")."""
+    labels = {"ghn": "GHN init", "default": "default init"}
+    return labels.get(init) or f"default init trained {init.removeprefix(WARM_START_PREFIX)} steps first"
+
+
+def _reference_fields(name: str) -> tuple[str, ...]:
+    return f"acc0_{name}", f"final_{name}", f"{name}_steps_to_default_final"
 
 
 def mean_curve(curves: Sequence[Curve]) -> Curve:
@@ -34,16 +49,22 @@ def mean_curve(curves: Sequence[Curve]) -> Curve:
     return Curve(list(steps), mean, loss)
 
 
-def _row(name: str, params: float, ghn: Curve, default: Curve,
-         similarity: dict[str, float | None]) -> dict[str, Any]:
-    """One summary row: how far the GHN init gets, and how soon it reaches default init's final accuracy."""
+def _row(name: str, params: float, curves: dict[str, Curve], similarity: dict[str, float | None]) -> dict[str, Any]:
+    """One summary row: how far the GHN init gets, and how soon it (and each reference init) reaches default init's
+    final accuracy."""
+    ghn, default = curves["ghn"], curves["default"]
     reach = ghn.steps_to_reach(default.final)
     total = ghn.steps[-1]
-    return {"target": name, "params": params, "acc0_ghn": ghn.acc[0], "acc0_default": default.acc[0],
-            "final_ghn": ghn.final, "final_default": default.final, "steps": total,
-            "ghn_steps_to_default_final": reach,
-            "step_fraction": (reach / total) if reach is not None and total else None,
-            "similarity_ghn": similarity.get("ghn"), "similarity_default": similarity.get("default")}
+    row = {"target": name, "params": params, "acc0_ghn": ghn.acc[0], "acc0_default": default.acc[0],
+           "final_ghn": ghn.final, "final_default": default.final, "steps": total,
+           "ghn_steps_to_default_final": reach,
+           "step_fraction": (reach / total) if reach is not None and total else None,
+           "similarity_ghn": similarity.get("ghn"), "similarity_default": similarity.get("default")}
+    for ref, curve in curves.items():
+        if ref not in INITS:
+            start, final, steps = _reference_fields(ref)
+            row |= {start: curve.acc[0], final: curve.final, steps: curve.steps_to_reach(default.final)}
+    return row
 
 
 def summarize(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
@@ -54,18 +75,21 @@ def summarize(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
     the first measured step at which the GHN-initialised net reaches the default-initialised net's final accuracy
     (None: never), ``step_fraction`` that step over the total, ``similarity_*`` the mean cosine similarity of
     same-shape weight tensors before fine-tuning (:func:`~hypergen.evaluate.diversity.same_shape_similarity`; the
-    mean row averages the targets').
+    mean row averages the targets'). Each reference curve ``R`` (a warm start, e.g. ``warm200``) adds ``acc0_R``,
+    ``final_R`` and ``R_steps_to_default_final``.
 
     Raises:
         ValueError: ``results`` is empty.
     """
     if not results:
         raise ValueError("no results to summarize")
-    rows = [_row(r.name, r.params, r.curves["ghn"], r.curves["default"], r.similarity) for r in results]
-    means = {init: mean_curve([r.curves[init] for r in results]) for init in INITS}
+    references = _references(results)
+    if any(list(r.curves) != [*INITS, *references] for r in results):
+        raise ValueError("the targets were compared with different warm starts; compare every target alike")
+    rows = [_row(r.name, r.params, r.curves, r.similarity) for r in results]
+    means = {init: mean_curve([r.curves[init] for r in results]) for init in [*INITS, *references]}
     mean_similarity = {init: _mean([r.similarity.get(init) for r in results]) for init in INITS}
-    rows.append(_row("mean", sum(r.params for r in results) / len(results), means["ghn"], means["default"],
-                     mean_similarity))
+    rows.append(_row("mean", sum(r.params for r in results) / len(results), means, mean_similarity))
     return rows
 
 
@@ -98,6 +122,24 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def reference_table(rows: Sequence[dict[str, Any]], references: Sequence[str]) -> str:
+    """Mean-row Markdown table of every init, the reference warm starts included: start and final accuracy, the
+    step at which the mean curve reaches default init's final accuracy, and how many targets get there within half
+    the steps."""
+    *targets, mean = rows
+    half = mean["steps"] / 2
+    lines = ["| init | no training | after fine-tuning | steps to default's final acc (mean curve) | "
+             "nets there in at most half the steps |", "|---|---|---|---|---|"]
+    for init in ("ghn", *references):
+        start, final, steps = ("acc0_ghn", "final_ghn", "ghn_steps_to_default_final") if init == "ghn" \
+            else _reference_fields(init)
+        fast = sum(1 for r in targets if r[steps] is not None and r[steps] <= half)
+        reach = "never" if mean[steps] is None else str(mean[steps])
+        lines.append(f"| {_label(init)} | {_pct(mean[start])} | {_pct(mean[final])} | {reach} / {mean['steps']} | "
+                     f"{fast} / {len(targets)} |")
+    return "\n".join(lines)
+
+
 def _write_csv(path: Path, fields: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(fields))
@@ -108,8 +150,7 @@ def _write_csv(path: Path, fields: Sequence[str], rows: Sequence[dict[str, Any]]
 def _curve_rows(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
     rows = []
     for r in results:
-        for init in INITS:
-            c = r.curves[init]
+        for init, c in r.curves.items():
             rows += [{"target": r.name, "init": init, "step": s, "acc": a,
                       "train_loss": "" if math.isnan(loss) else loss}
                      for s, a, loss in zip(c.steps, c.acc, c.train_loss)]
@@ -121,7 +162,6 @@ def plot_curves(results: Sequence[TargetResult], path: Path, title: str) -> None
     from matplotlib.figure import Figure  # the object API needs no global backend
 
     colours = {"ghn": "tab:blue", "default": "tab:orange"}
-    labels = {"ghn": "GHN init", "default": "default init"}
     fig = Figure(figsize=(6.4, 4.2), dpi=120)
     ax = fig.add_subplot()
     for init in INITS:
@@ -130,7 +170,13 @@ def plot_curves(results: Sequence[TargetResult], path: Path, title: str) -> None
                     linewidth=0.8)
         mean = mean_curve([r.curves[init] for r in results])
         ax.plot(mean.steps, [100 * a for a in mean.acc], color=colours[init], linewidth=2.2,
-                label=f"{labels[init]} (mean of {len(results)})")
+                label=f"{_label(init)} (mean of {len(results)})")
+    references = _references(results)
+    for i, ref in enumerate(references):  # mean curves only, greys from dark (shortest warm start) to light
+        mean = mean_curve([r.curves[ref] for r in results])
+        grey = str(0.15 + 0.5 * i / max(len(references) - 1, 1))
+        ax.plot(mean.steps, [100 * a for a in mean.acc], color=grey, linestyle="--", linewidth=1.4,
+                label=f"{_label(ref)} (mean)")
     ax.set_xlabel("fine-tuning step")
     ax.set_ylabel("test top-1 accuracy (%)")
     ax.set_title(title, fontsize=10)
@@ -152,12 +198,18 @@ def write_report(results: Sequence[TargetResult], out_dir: str | Path, title: st
     out.mkdir(parents=True, exist_ok=True)
     paths = {kind: out / name for kind, name in REPORT_FILES.items()}
     rows = summarize(results)
-    _write_csv(paths["summary"], _SUMMARY_FIELDS, rows)
+    references = _references(results)
+    fields = [*_SUMMARY_FIELDS, *(f for ref in references for f in _reference_fields(ref))]
+    _write_csv(paths["summary"], fields, rows)
     _write_csv(paths["curves"], ("target", "init", "step", "acc", "train_loss"), _curve_rows(results))
     plot_curves(results, paths["plot"], title)
     missing = {r.name: len(r.not_predicted) for r in results if r.not_predicted}
     notes = [f"Command: `{command}`", "", settings, "", markdown_table(rows), "",
              f"Learning curves: `{REPORT_FILES['plot']}`; every point: `{REPORT_FILES['curves']}`."]
+    if references:
+        notes += ["", "Reference inits (warm starts: PyTorch's default init trained that many steps on another data "
+                  "order with a constant learning rate, then fine-tuned like the others); means over the targets:",
+                  "", reference_table(rows, references)]
     if missing:
         notes.append(f"Parameters the GHN did not predict (they kept their default init): {missing}.")
     paths["markdown"].write_text(f"# {title}\n\n" + "\n".join(notes) + "\n")

@@ -90,7 +90,7 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
     """
     from hydra.utils import instantiate
 
-    from hypergen.evaluate.compare import CompareConfig, compare_inits
+    from hypergen.evaluate.compare import CompareConfig, compare_inits, warm_start_name
     from hypergen.evaluate.finetune import FinetuneConfig, seeded_batches
     from hypergen.evaluate.report import summarize, write_report
     from hypergen.ghn import load_ghn
@@ -108,14 +108,16 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
     steps = int(ft.steps) if ft.get("steps") is not None else int(ft.epochs) * (len(datamodule.train_dataset)
                                                                                    // batch_size)
     config = CompareConfig(FinetuneConfig(steps, int(ft.eval_every), bool(ft.cosine)), cfg.batchnorm,
-                           int(cfg.calibration_batches), int(cfg.seed), bool(cfg.orthogonalize), bool(cfg.orthogonalize_default))
+                           int(cfg.calibration_batches), int(cfg.seed), bool(cfg.orthogonalize),
+                           bool(cfg.orthogonalize_default), tuple(cfg.warm_start))
     make_optimizer = instantiate(ft.optimizer)
     eval_batches = list(datamodule.test_dataloader())
     log.info("evaluating %s on %d nets: %d fine-tuning steps of %d samples, test set of %d samples", cfg.ghn_path,
              len(targets), steps, batch_size, len(datamodule.test_dataset))
     results = [
         compare_inits(target, ghn, lambda: seeded_batches(datamodule.train_dataset, batch_size, int(cfg.seed)),
-                      eval_batches, config, make_optimizer, datamodule.input_shape, cfg.device)
+                      eval_batches, config, make_optimizer, datamodule.input_shape, cfg.device,
+                      warm_batches=lambda: seeded_batches(datamodule.train_dataset, batch_size, int(cfg.seed) + 1))
         for target in targets
     ]
     optimizer = {k: v for k, v in ft.optimizer.items() if not k.startswith("_")}
@@ -128,6 +130,9 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
                 f"`{ft.optimizer._target_}` {optimizer}{', cosine decay' if ft.cosine else ''}, the same seed "
                 f"({cfg.seed}) and data order for both inits; BatchNorm statistics: {cfg.batchnorm}; GHN init: "
                 f"{ghn_init}; default init: {default_init}.")
+    if config.warm_start:
+        settings += (f" Warm starts (reference inits): the default-init net trained {list(config.warm_start)} steps "
+                     f"first with a constant learning rate on the data order of seed {int(cfg.seed) + 1}.")
     paths = write_report(results, cfg.out_dir, str(cfg.title), _command_line(), settings)
     rows = summarize(results)
     mean = rows[-1]
@@ -137,6 +142,12 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
              100 * mean["acc0_ghn"], 100 * mean["acc0_default"], steps, 100 * mean["final_ghn"],
              100 * mean["final_default"], "never" if reach is None else f"at step {reach} of {steps}",
              paths["markdown"])
+    for warm in config.warm_start:
+        name = warm_start_name(warm)
+        reach = mean[f"{name}_steps_to_default_final"]
+        log.info("warm start %d (default init trained %d steps first): %.1f%% -> %.1f%%, reaches default init's "
+                 "final accuracy %s", warm, warm, 100 * mean[f"acc0_{name}"], 100 * mean[f"final_{name}"],
+                 "never" if reach is None else f"at step {reach} of {steps}")
     return rows
 
 

@@ -108,6 +108,45 @@ def test_bad_batchnorm_mode_is_rejected():
         CompareConfig(FinetuneConfig(steps=1), batchnorm="nope")
 
 
+def _trained(target, batches, steps, lr):
+    """The default-init net trained ``steps`` steps at a constant ``lr`` (what a warm start must start from)."""
+    net = target.build(3)
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    for _, (x, y) in zip(range(steps), batches):
+        loss = nn.functional.cross_entropy(net(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return net
+
+
+def test_warm_starts_continue_one_pretraining_run_and_fine_tune_like_the_others(target, ghn):
+    batches, warm = Batches(), Batches()
+    config = CompareConfig(FinetuneConfig(steps=4, eval_every=2, cosine=True), batchnorm="keep", seed=3,
+                           warm_start=(6, 2))
+    result = compare_inits(target, ghn, batches, EVAL, config, partial(torch.optim.SGD, lr=0.05), SHAPE,
+                           warm_batches=warm)
+    assert list(result.curves) == ["ghn", "default", "warm2", "warm6"]
+    assert len(warm.streams) == 1 and len(warm.streams[0]) == 6  # one pre-training run: 2 steps, then 4 more
+    _, default_run, warm2_run, warm6_run = batches.streams  # the warm starts fine-tune on the same batches
+    assert default_run == warm2_run == warm6_run and len(default_run) == 4
+    for steps in (2, 6):
+        start = accuracy(_trained(target, Batches()(), steps, 0.05), EVAL)
+        assert result.curves[f"warm{steps}"].acc[0] == start
+        assert result.curves[f"warm{steps}"].steps == [0, 2, 4]
+    assert result.curves["warm6"].train_loss[1:] != result.curves["warm2"].train_loss[1:]  # different starts
+
+
+def test_warm_start_settings_are_checked(target, ghn):
+    with pytest.raises(ValueError, match=r"warm_start=\[2, 2\]: give distinct step counts >= 1"):
+        CompareConfig(FinetuneConfig(steps=1), warm_start=(2, 2))
+    with pytest.raises(ValueError, match=r"warm_start=\[0\]"):
+        CompareConfig(FinetuneConfig(steps=1), warm_start=[0])
+    config = CompareConfig(FinetuneConfig(steps=1), batchnorm="keep", warm_start=(2,))
+    with pytest.raises(ValueError, match=r"warm_start=\[2\] needs warm_batches"):
+        compare_inits(target, ghn, Batches(), EVAL, config, partial(torch.optim.SGD, lr=0.05), SHAPE)
+
+
 def test_zoo_target_that_does_not_fit_the_data_names_model_and_shape(torchvision_models):
     with pytest.raises(ValueError, match=r"'torchvision:resnet18' cannot take this dataset's inputs of shape \[1, 28"):
         zoo_targets(["torchvision:resnet18"], 10, (1, 28, 28))

@@ -21,7 +21,7 @@ def trained_run(train_cli, tiny, fashion_mnist_installed, tmp_path_factory):
 def evaluated(eval_cli, trained_run):
     proc = eval_cli.run([f"run_dir={trained_run}", f"finetune.steps={STEPS}", "finetune.eval_every=10",
                          "finetune.optimizer.lr=0.05", "data.train_subset=512", "data.eval_subset=256",
-                         "data.batch_size=32", "title=tiny"])
+                         "data.batch_size=32", "title=tiny", "warm_start=[5]"])
     assert proc.returncode == 0, proc.stdout[-4000:]
     return trained_run / "eval", proc.stdout
 
@@ -44,9 +44,14 @@ def test_report_has_every_heldout_net_and_the_mean(evaluated):
     # 20 SGD steps on Fashion-MNIST take a default-init MLP well above chance (10%)
     assert float(rows[-1]["final_default"]) > 0.3 > float(rows[-1]["acc0_default"])
     with open(out / "curves.csv") as f:
-        assert len(list(csv.DictReader(f))) == 2 * 2 * 3  # nets x inits x steps (0, 10, 20)
+        curves = list(csv.DictReader(f))
+    assert len(curves) == 2 * 3 * 3  # nets x inits (GHN, default, warm start) x steps (0, 10, 20)
+    assert {c["init"] for c in curves} == {"ghn", "default", "warm5"}
+    # 5 steps of training put the warm start above the default init before fine-tuning
+    assert float(rows[-1]["acc0_warm5"]) > float(rows[-1]["acc0_default"])
     md = (out / "eval.md").read_text()
     assert md.startswith("# tiny") and "| **mean** |" in md and "torch.optim.SGD" in md
+    assert "| default init trained 5 steps first |" in md and "trained [5] steps first" in md
     assert (out / "curves.png").stat().st_size > 10_000
     assert "mean over 2 nets: no training" in stdout
 

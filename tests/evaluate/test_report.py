@@ -6,7 +6,7 @@ import math
 import pytest
 
 from hypergen.evaluate import Curve, TargetResult, summarize, write_report
-from hypergen.evaluate.report import REPORT_FILES, markdown_table, mean_curve
+from hypergen.evaluate.report import REPORT_FILES, markdown_table, mean_curve, reference_table
 
 NAN = math.nan
 
@@ -68,3 +68,36 @@ def test_write_report_writes_table_csvs_and_plot(tmp_path):
     assert len(rows) == 2 * 2 * 4 and rows[0] == {"target": "a", "init": "ghn", "step": "0", "acc": "0.7",
                                                  "train_loss": ""}
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths["plot"].stat().st_size > 10_000
+
+
+def _with_warm_start(result, acc):
+    curves = {**result.curves, "warm10": Curve([0, 10, 20, 30], acc, [NAN, 1.0, 1.0, 1.0])}
+    return TargetResult(result.name, result.params, curves=curves, similarity=result.similarity)
+
+
+WARM = [_with_warm_start(RESULTS[0], [0.50, 0.70, 0.80, 0.85]),  # reaches a's default final 0.80 at step 20
+        _with_warm_start(RESULTS[1], [0.40, 0.72, 0.75, 0.78])]  # reaches b's 0.70 at step 10
+
+
+def test_warm_starts_get_their_own_columns_and_table(tmp_path):
+    rows = summarize(WARM)
+    a, b, mean = rows
+    assert (a["acc0_warm10"], a["final_warm10"], a["warm10_steps_to_default_final"]) == (0.50, 0.85, 20)
+    assert b["warm10_steps_to_default_final"] == 10
+    # mean warm curve [0.45, 0.71, 0.775, 0.815] reaches the mean default final 0.75 at step 20
+    assert mean["acc0_warm10"] == pytest.approx(0.45) and mean["warm10_steps_to_default_final"] == 20
+    table = reference_table(rows, ["warm10"])
+    assert "| GHN init | 60.0 | 74.0 | never / 30 | 1 / 2 |" in table  # a's GHN run reaches it at 10 <= 15
+    assert "| default init trained 10 steps first | 45.0 | 81.5 | 20 / 30 | 1 / 2 |" in table
+    paths = write_report(WARM, tmp_path, "warm", "cmd")
+    with open(paths["summary"]) as f:
+        header = next(csv.reader(f))
+    assert header[-3:] == ["acc0_warm10", "final_warm10", "warm10_steps_to_default_final"]
+    with open(paths["curves"]) as f:
+        assert sum(1 for r in csv.DictReader(f) if r["init"] == "warm10") == 2 * 4
+    assert "| default init trained 10 steps first |" in paths["markdown"].read_text()
+
+
+def test_targets_with_different_warm_starts_are_rejected():
+    with pytest.raises(ValueError, match="different warm starts"):
+        summarize([WARM[0], RESULTS[1]])
