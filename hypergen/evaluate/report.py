@@ -11,7 +11,7 @@ from typing import Any
 from hypergen.evaluate.compare import INITS, WARM_START_PREFIX, TargetResult
 from hypergen.evaluate.finetune import Curve
 
-__all__ = ["REPORT_FILES", "mean_curve", "summarize", "write_report"]
+__all__ = ["REPORT_FILES", "init_fields", "mean_curve", "summarize", "write_report"]
 
 #: Files :func:`write_report` writes into its folder.
 REPORT_FILES = {"markdown": "eval.md", "summary": "summary.csv", "curves": "curves.csv", "plot": "curves.png"}
@@ -31,8 +31,11 @@ def _label(init: str) -> str:
     return labels.get(init) or f"default init trained {init.removeprefix(WARM_START_PREFIX)} steps first"
 
 
-def _reference_fields(name: str) -> tuple[str, ...]:
-    return f"acc0_{name}", f"final_{name}", f"{name}_steps_to_default_final"
+def init_fields(init: str) -> tuple[str, str, str]:
+    """Summary columns of one init's curve: accuracy before and after fine-tuning, and the step at which it reaches
+    default init's final accuracy (``init_fields("warm200")`` -> ``acc0_warm200, final_warm200,
+    warm200_steps_to_default_final``; the GHN's are ``acc0_ghn, final_ghn, ghn_steps_to_default_final``)."""
+    return f"acc0_{init}", f"final_{init}", f"{init}_steps_to_default_final"
 
 
 def mean_curve(curves: Sequence[Curve]) -> Curve:
@@ -62,7 +65,7 @@ def _row(name: str, params: float, curves: dict[str, Curve], similarity: dict[st
            "similarity_ghn": similarity.get("ghn"), "similarity_default": similarity.get("default")}
     for ref, curve in curves.items():
         if ref not in INITS:
-            start, final, steps = _reference_fields(ref)
+            start, final, steps = init_fields(ref)
             row |= {start: curve.acc[0], final: curve.final, steps: curve.steps_to_reach(default.final)}
     return row
 
@@ -131,8 +134,7 @@ def reference_table(rows: Sequence[dict[str, Any]], references: Sequence[str]) -
     lines = ["| init | no training | after fine-tuning | steps to default's final acc (mean curve) | "
              "nets there in at most half the steps |", "|---|---|---|---|---|"]
     for init in ("ghn", *references):
-        start, final, steps = ("acc0_ghn", "final_ghn", "ghn_steps_to_default_final") if init == "ghn" \
-            else _reference_fields(init)
+        start, final, steps = init_fields(init)
         fast = sum(1 for r in targets if r[steps] is not None and r[steps] <= half)
         reach = "never" if mean[steps] is None else str(mean[steps])
         lines.append(f"| {_label(init)} | {_pct(mean[start])} | {_pct(mean[final])} | {reach} / {mean['steps']} | "
@@ -199,7 +201,7 @@ def write_report(results: Sequence[TargetResult], out_dir: str | Path, title: st
     paths = {kind: out / name for kind, name in REPORT_FILES.items()}
     rows = summarize(results)
     references = _references(results)
-    fields = [*_SUMMARY_FIELDS, *(f for ref in references for f in _reference_fields(ref))]
+    fields = [*_SUMMARY_FIELDS, *(f for ref in references for f in init_fields(ref))]
     _write_csv(paths["summary"], fields, rows)
     _write_csv(paths["curves"], ("target", "init", "step", "acc", "train_loss"), _curve_rows(results))
     plot_curves(results, paths["plot"], title)

@@ -92,7 +92,7 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
 
     from hypergen.evaluate.compare import CompareConfig, compare_inits, warm_start_name
     from hypergen.evaluate.finetune import FinetuneConfig, seeded_batches
-    from hypergen.evaluate.report import summarize, write_report
+    from hypergen.evaluate.report import init_fields, summarize, write_report
     from hypergen.ghn import load_ghn
     from hypergen.train.builders import build_datamodule, seed_everything
 
@@ -143,10 +143,9 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
              100 * mean["final_default"], "never" if reach is None else f"at step {reach} of {steps}",
              paths["markdown"])
     for warm in config.warm_start:
-        name = warm_start_name(warm)
-        reach = mean[f"{name}_steps_to_default_final"]
+        start, final, reach = (mean[field] for field in init_fields(warm_start_name(warm)))
         log.info("warm start %d (default init trained %d steps first): %.1f%% -> %.1f%%, reaches default init's "
-                 "final accuracy %s", warm, warm, 100 * mean[f"acc0_{name}"], 100 * mean[f"final_{name}"],
+                 "final accuracy %s", warm, warm, 100 * start, 100 * final,
                  "never" if reach is None else f"at step {reach} of {steps}")
     return rows
 
