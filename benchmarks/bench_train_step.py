@@ -1,7 +1,7 @@
 """GHN training-step throughput per configuration, each configuration in a fresh process (so RSS includes imports).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_train_step.py [--repeats 20] [--warmup 3] [--quick]
-        [--cases deepnets_fmnist_s2 ...] [--out benchmarks/results/train_step.md]
+        [--cases deepnets_fmnist_s2 ...] [--ghns default ghn2_tiling ...] [--out benchmarks/results/train_step.md]
 
 Each step is the real one: :class:`hypergen.train.module.GHNTrainingModule` under a ``lightning.pytorch.Trainer``
 (CPU, gradient clipping at 5 as in ``conf/trainer/common.yaml``, no logger, progress bar, checkpoints or validation),
@@ -64,6 +64,15 @@ CASES: dict[str, TrainCase] = {
                                     "Fashion-MNIST"),
     "mlp_fmnist": TrainCase("mlp", (1, 28, 28), 10, 8, 64, data="Fashion-MNIST"),
     "cnn1d_mnist1d": TrainCase("cnn1d", (1, 40), 10, 8, 64, data="MNIST-1D"),
+}
+
+#: GHN configurations (``GHNConfig`` fields) compared with ``--ghns``: the library default, and the README
+#: experiment before issue 15 (GHN-2's gated GNN, hidden 128, tiling decoder).
+GHNS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "ghn2_tiling": {"gnn": "gated", "hidden": 128, "decoder": "tiling"},
+    "ghn2_lowrank": {"gnn": "gated", "hidden": 128, "decoder": "lowrank"},
+    "transformer_lowrank": {"decoder": "lowrank", "base": False, "positional": False},
 }
 
 #: Defaults of ``--quick`` (explicit options still win): fewer steps, two cases.
@@ -174,7 +183,7 @@ def _random_loader(case: TrainCase, steps: int) -> Any:
     return DataLoader(TensorDataset(x, y), batch_size=case.batch_size, shuffle=False)
 
 
-def _measure(case: TrainCase, warmup: int, repeats: int) -> dict[str, Any]:
+def _measure(case: TrainCase, warmup: int, repeats: int, ghn_config: dict[str, Any]) -> dict[str, Any]:
     """Train ``warmup + repeats`` steps of ``case`` and time the last ``repeats``."""
     import logging
     import resource
@@ -199,7 +208,7 @@ def _measure(case: TrainCase, warmup: int, repeats: int) -> dict[str, Any]:
     archs = [a for s in range(repeats) for a in pool.batch(s, meta_batch=case.meta_batch)]
     trace_s = (time.perf_counter() - start) / len(archs)
     steps = warmup + repeats
-    module = GHNTrainingModule(GHNConfig(), pool, meta_batch=case.meta_batch, lr=1e-3, warmup_steps=0,
+    module = GHNTrainingModule(GHNConfig(**ghn_config), pool, meta_batch=case.meta_batch, lr=1e-3, warmup_steps=0,
                                total_steps=steps)
     ready_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     clock = _PhaseClock()
@@ -222,16 +231,16 @@ def _measure(case: TrainCase, warmup: int, repeats: int) -> dict[str, Any]:
 
 
 #: Table columns; the first eight and the last three are per case, the seven in between are shares of step time.
-COLUMNS = ["case", "family", "input", "nets x batch", "median params/net", "s/step (median)", "nets/s", "images/s",
+COLUMNS = ["case", "GHN", "family", "input", "nets x batch", "median params/net", "s/step (median)", "nets/s", "images/s",
            "fetch", "GHN fwd", "nets fwd", "nets bwd", "GHN bwd", "clip+AdamW", "other", "trace (ms/net)",
            "RSS before steps (MB)", "peak RSS (MB)"]
 HEADER = ["| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]
 
 
-def _row(name: str, case: TrainCase, r: dict[str, Any]) -> str:
-    """One table row of ``case``'s measurement ``r``."""
+def _row(name: str, ghn: str, case: TrainCase, r: dict[str, Any]) -> str:
+    """One table row of ``case``'s measurement ``r`` with the GHN configuration ``ghn``."""
     shares = [100 * r["shares"][p] for p in PHASES]
-    cells = [name, case.family + (f" {case.options}" if case.options else ""),
+    cells = [name, f"{ghn} ({r['ghn_params'] / 1e6:.2f}M)", case.family + (f" {case.options}" if case.options else ""),
              f"{list(case.input_shape)} ({case.data})" if case.data else str(list(case.input_shape)),
              f"{case.meta_batch} x {case.batch_size}", f"{r['net_params'] / 1e3:.1f}K", f"{r['step_s']:.3f}",
              f"{case.meta_batch / r['step_s']:.1f}", f"{case.batch_size / r['step_s']:.0f}",
@@ -248,20 +257,26 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "train_step.md"))
     parser.add_argument("--note", default="", help="a sentence added to the report (e.g. the machine's load)")
     parser.add_argument("--quick", action="store_true", help=f"defaults for a fast check: {QUICK}")
+    parser.add_argument("--ghns", nargs="+", default=["default"], choices=list(GHNS),
+                        help="GHN configurations to time side by side (each case with each)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--ghn-config", default="{}", help=argparse.SUPPRESS)
     args = parse_args_with_quick(parser, QUICK)
     if args.repeats < 1 or args.warmup < 0 or not args.cases:
         parser.error("--repeats must be >= 1, --warmup >= 0 and --cases must name at least one case")
     if args.child:
-        sys.stdout.write(json.dumps(_measure(CASES[args.child], args.warmup, args.repeats)) + "\n")
+        sys.stdout.write(json.dumps(_measure(CASES[args.child], args.warmup, args.repeats,
+                                             json.loads(args.ghn_config))) + "\n")
         return
     rows = list(HEADER)
     for name in args.cases:
-        r = run_child(__file__, name, ["--repeats", str(args.repeats), "--warmup", str(args.warmup)])
-        rows.append(_row(name, CASES[name], r))
-        sys.stderr.write(rows[-1] + "\n")
-    ghn = f"{r['ghn_params'] / 1e6:.2f}M"  # the same GHN in every case
-    notes = (f"GHN: default GHNConfig ({ghn} parameters). Median of {args.repeats} steps after {args.warmup} warm-up "
+        for ghn in args.ghns:  # configurations side by side, case by case (same machine load)
+            r = run_child(__file__, name, ["--repeats", str(args.repeats), "--warmup", str(args.warmup),
+                                           "--ghn-config", json.dumps(GHNS[ghn])])
+            rows.append(_row(name, ghn, CASES[name], r))
+            sys.stderr.write(rows[-1] + "\n")
+    configs = "; ".join(f"{g}: GHNConfig({', '.join(f'{k}={v!r}' for k, v in GHNS[g].items())})" for g in args.ghns)
+    notes = (f"GHNs: {configs}. Median of {args.repeats} steps after {args.warmup} warm-up "
              "step(s), one CPU thread, random inputs. nets/s = architectures trained per second; images/s = inputs "
              "per second (each input goes through every net of the meta-batch). Shares of step time: fetch = "
              "meta-batch from the pool (traced beforehand), GHN/nets fwd/bwd = forward and backward of the GHN and "
@@ -270,7 +285,8 @@ def main() -> None:
              "Lightning glue. trace = building and tracing a pool architecture once (not part of a step). RSS before "
              "steps = peak RSS after imports, tracing the pool and building the module.")
     command = (f"OMP_NUM_THREADS=1 python benchmarks/bench_train_step.py --repeats {args.repeats} "
-               f"--warmup {args.warmup}" + (f" --cases {' '.join(args.cases)}" if args.cases != list(CASES) else ""))
+               f"--warmup {args.warmup}" + (f" --cases {' '.join(args.cases)}" if args.cases != list(CASES) else "")
+               + (f" --ghns {' '.join(args.ghns)}" if args.ghns != ["default"] else ""))
     write_report(args.out, "GHN training-step benchmark", command, "\n".join(rows),
                  notes + (f"\n\n{args.note}" if args.note else ""))
     sys.stdout.write("\n".join(rows) + "\n")

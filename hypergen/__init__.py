@@ -18,7 +18,15 @@ from hypergen.graph import (
 from hypergen.apply import InitReport, init_
 from hypergen.archs import ArchCache, ArchSampler, list_families, reference_specs
 from hypergen.archs import build as build_arch
-from hypergen.ghn import GHNConfig, GraphHyperNetwork, load_ghn, save_ghn
+from hypergen.ghn import (
+    GHNConfig,
+    GraphHyperNetwork,
+    list_pretrained,
+    load_ghn,
+    register_pretrained,
+    register_pretrained_dir,
+    save_ghn,
+)
 from hypergen.graph.data import batch_graphs, to_data
 from hypergen.zoo import load_model
 
@@ -26,6 +34,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArchCache", "ArchSampler", "build_arch", "list_families", "reference_specs", "ComputationGraph", "CoverageReport", "GHNConfig", "GraphHyperNetwork", "IncompleteCoverageError", "InitReport",
-    "OpRegistry", "TraceError", "batch_graphs", "default_registry", "init_", "load_ghn", "load_model", "save_ghn",
+    "OpRegistry", "TraceError", "batch_graphs", "default_registry", "init_", "list_pretrained", "load_ghn", "load_model",
+    "register_pretrained", "register_pretrained_dir", "save_ghn",
     "to_data", "trace_module", "__version__",
 ]

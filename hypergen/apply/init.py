@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -38,6 +39,8 @@ class InitReport:
         predicted_numel: scalars overwritten.
         batchnorm: what happened to BatchNorm running statistics.
         orthogonalized: predicted tensors replaced by their polar factor (``init_(..., orthogonalize=True)``).
+        rescaled: predicted weights rescaled to the standard deviation of the values they replaced
+            (``init_(..., keep_scale=True)``, the default).
     """
 
     model_name: str
@@ -46,6 +49,7 @@ class InitReport:
     predicted_numel: int = 0
     batchnorm: str = "no BatchNorm layers"
     orthogonalized: int = 0
+    rescaled: int = 0
 
     @property
     def complete(self) -> bool:
@@ -55,10 +59,24 @@ class InitReport:
     def summary(self) -> str:
         """One paragraph for logs and the CLI."""
         lines = [f"{self.model_name}: {len(self.predicted)} parameter tensors ({self.predicted_numel:,} scalars) "
-                 f"predicted{f' ({self.orthogonalized} orthogonalized)' if self.orthogonalized else ''}, "
+                 f"predicted{f' ({self.orthogonalized} orthogonalized)' if self.orthogonalized else ''}"
+                 f"{f' ({self.rescaled} rescaled to their previous std)' if self.rescaled else ''}, "
                  f"{len(self.not_predicted)} kept their values; BatchNorm statistics: {self.batchnorm}"]
         lines += [f"  not predicted: {name} ({reason})" for name, reason in self.not_predicted.items()]
         return "\n".join(lines)
+
+
+def _rescale_(params: dict[str, torch.Tensor], stds: dict[str, float]) -> int:
+    """Rescale ``params[name]`` around its mean to std ``stds[name]`` (positive, finite ones); returns how many."""
+    count = 0
+    for name, target in stds.items():
+        value = params[name].data
+        current = value.float().std().item()
+        if target > 0 and current > 0 and math.isfinite(target) and math.isfinite(current):
+            mean = value.mean()
+            value.sub_(mean).mul_(target / current).add_(mean)
+            count += 1
+    return count
 
 
 def init_(
@@ -69,6 +87,7 @@ def init_(
     batchnorm: Literal["keep", "recalibrate"] = "keep",
     calibration_batches: Iterable[Any] | None = None,
     orthogonalize: bool = False,
+    keep_scale: bool = True,
 ) -> InitReport:
     """Initialise ``model`` in place with the parameters ``ghn`` predicts for it.
 
@@ -86,6 +105,12 @@ def init_(
         orthogonalize: replace every predicted weight of rank >= 2 by its polar factor (the GHN's singular
             directions, all singular values equal; see :mod:`hypergen.apply.spectrum`) before BatchNorm statistics
             are re-estimated. For fine-tuning: the net starts lower but learns faster than from the raw prediction.
+        keep_scale: every predicted weight of rank >= 2 whose previous values were not constant (the model's own
+            init) is rescaled around its mean to their standard deviation: the GHN sets the values' structure, the
+            model's author the scale its layers were designed for (timm's ``trunc_normal(std=.02)``, a zero-init
+            classifier's neighbours...). Without it, predictions follow the GHN's fan-in rules, which can explode
+            through depth in models built for other scales (a StarNet's ``x1 * x2`` blocks). Norm weights, biases
+            and one-element tensors keep the GHN's values.
 
     Returns:
         An :class:`InitReport` listing predicted and not-predicted parameters.
@@ -111,7 +136,10 @@ def init_(
     params = dict(model.named_parameters())
     aliases = unique_parameters(model)
     with torch.no_grad():
+        previous = {name: params[name].data.float().std().item() for name in data.param_names
+                    if keep_scale and params[name].dim() >= 2 and params[name].numel() > 1}
         written = ghn.write_(data, {name: params[name].data for name in data.param_names})
+        report.rescaled = _rescale_(params, previous)
     for name in written:
         report.predicted.extend(aliases.get(name, [name]))
         report.predicted_numel += params[name].numel()

@@ -2,7 +2,8 @@
 
 - ``hypergen graph MODEL`` prints or exports a model's computation graph;
 - ``hypergen create-ghn --out ghn.safetensors`` writes a new (untrained) GHN checkpoint;
-- ``hypergen init --ckpt ghn.safetensors --model MODEL --out weights.safetensors`` predicts a model's parameters.
+- ``hypergen init --ghn NAME_OR_FILE --model MODEL --out weights.safetensors`` predicts a model's parameters.
+- ``hypergen pretrained`` lists the pretrained GHNs; ``hypergen predict`` measures one on nets it never saw.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
     from hypergen.graph import trace_module
     from hypergen.zoo import load_model
 
-    ghn = load_ghn(args.ckpt, map_location=args.ghn_device).eval()
+    ghn = load_ghn(args.ghn, map_location=args.ghn_device).eval()
     zoo = load_model(args.model, **_kwargs(args.set))
     inputs = args.input_shape if args.input_shape else zoo.example_inputs
     graph = trace_module(zoo.model, inputs, strict=False, registry=ghn.registry, name=args.model)
@@ -94,13 +95,59 @@ def _cmd_init(args: argparse.Namespace) -> int:
             from hypergen.apply import orthogonalize_
 
             orthogonalize_(predicted.values())
-    metadata = {"model": args.model, "ghn": str(args.ckpt), "not_predicted": json.dumps(graph.coverage.missing),
+    metadata = {"model": args.model, "ghn": str(args.ghn), "not_predicted": json.dumps(graph.coverage.missing),
                 "orthogonalized": str(bool(args.orthogonalize)).lower()}
     save_file(predicted, args.out, metadata=metadata)
     numel = sum(t.numel() for t in predicted.values())
     sys.stdout.write(f"{args.model}: predicted {len(predicted)} tensors ({numel:,} scalars) -> {args.out}\n")
     for name, reason in graph.coverage.missing.items():
         sys.stdout.write(f"  not predicted: {name} ({reason})\n")
+    return 0
+
+
+#: The GHN ``hypergen predict`` uses unless told otherwise.
+DEFAULT_GHN = "fmnist-deepnets"
+
+
+def _cmd_pretrained(args: argparse.Namespace) -> int:
+    import json
+
+    from hypergen.ghn.pretrained import default_pretrained
+
+    registry = default_pretrained()
+    if args.show:
+        entry = registry.get(args.show)
+        sys.stdout.write(json.dumps({"name": entry.name, "source": entry.source, **entry.card}, indent=2) + "\n")
+        return 0
+    entries = registry.entries()
+    if not entries:
+        sys.stdout.write("no pretrained GHNs (add a folder of <name>.safetensors with $HYPERGEN_PRETRAINED_PATH)\n")
+    for entry in entries:
+        accuracy = entry.card.get("accuracy", {}).get("test")
+        measured = f" [held-out test top-1 {100 * accuracy:.1f}%]" if accuracy is not None else ""
+        sys.stdout.write(f"{entry.name}: {entry.description}{measured}\n")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from hypergen.evaluate.predict import predict_accuracy
+    from hypergen.ghn import load_ghn
+    from hypergen.ghn.pretrained import default_pretrained
+
+    registry = default_pretrained()
+    if args.ghn not in registry:
+        raise ValueError(f"--ghn {args.ghn!r}: hypergen predict needs a registered GHN with a model card (it says "
+                         "which data and architectures to measure on); `hypergen pretrained` lists them")
+    card = registry.get(args.ghn).card
+    ghn = load_ghn(args.ghn)
+    results = predict_accuracy(ghn, card, split=args.split, nets=args.nets, models=args.model, images=args.images)
+    data = card["data"]
+    sys.stdout.write(f"{args.ghn}: test top-1 on {args.images} {data['name']} test images, no training "
+                     "(BatchNorm statistics of both inits re-estimated on 2 training batches)\n")
+    width = max(len(r.name) for r in results)
+    sys.stdout.write(f"{'net':<{width}}  {'params':>9}  {'predicted':>9}  {'default init':>12}\n")
+    for r in results:
+        sys.stdout.write(f"{r.name:<{width}}  {r.params:>9,}  {100 * r.predicted:>8.1f}%  {100 * r.default:>11.1f}%\n")
     return 0
 
 
@@ -129,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(func=_cmd_create_ghn)
 
     init = sub.add_parser("init", help="predict all parameters of a model and save them as safetensors")
-    init.add_argument("--ckpt", required=True, help="GHN checkpoint (.safetensors)")
+    init.add_argument("--ghn", "--ckpt", dest="ghn", required=True,
+                      help="a pretrained GHN's name (hypergen pretrained), a checkpoint (.safetensors) or a URL")
     init.add_argument("--model", required=True, help="zoo spec: torchvision:resnet50, timm:..., hf:gpt2:causal_lm")
     init.add_argument("--out", required=True, help="where to write {parameter name: tensor} (.safetensors)")
     init.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="builder/config overrides")
@@ -138,6 +186,21 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--orthogonalize", action="store_true",
                       help="save each predicted weight's polar factor (for fine-tuning; docs/evaluation.md)")
     init.set_defaults(func=_cmd_init)
+
+    pretrained = sub.add_parser("pretrained", help="list the pretrained GHNs (shipped and $HYPERGEN_PRETRAINED_PATH)")
+    pretrained.add_argument("--show", metavar="NAME", help="print one GHN's model card")
+    pretrained.set_defaults(func=_cmd_pretrained)
+
+    predict = sub.add_parser("predict", help="predict weights of nets the GHN never saw; test accuracy, no training, "
+                                             "next to default init")
+    predict.add_argument("--ghn", default=DEFAULT_GHN, help=f"pretrained GHN name, checkpoint or URL "
+                                                            f"(default {DEFAULT_GHN})")
+    predict.add_argument("--split", default="test", help="architecture split of the held-out nets (test, wide, deep)")
+    predict.add_argument("--nets", type=int, default=4, help="how many held-out nets")
+    predict.add_argument("--model", action="append", default=[], metavar="SPEC",
+                         help="also a zoo model adapted to the GHN's task, e.g. timm:resnet18 (repeatable)")
+    predict.add_argument("--images", type=int, default=2000, help="test images")
+    predict.set_defaults(func=_cmd_predict)
     return parser
 
 
@@ -145,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``hypergen`` command line; returns the exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # the library's progress lines (BatchNorm re-estimation, ...) only with -v; this module's own lines always
+    logging.getLogger("hypergen").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     log.setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return args.func(args)

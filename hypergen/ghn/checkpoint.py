@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -50,9 +51,21 @@ def save_ghn(ghn: GraphHyperNetwork, path: str | Path) -> Path:
         "format": FORMAT, "format_version": FORMAT_VERSION, "hypergen_version": __version__,
         "config": json.dumps(ghn.config.to_dict()), "sha256": _digest(tensors),
     }
+    bad = [name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise ValueError(f"refusing to save a GHN with non-finite values in {bad[:5]}"
+                         f"{f' and {len(bad) - 5} more tensors' if len(bad) > 5 else ''}; its training diverged")
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=metadata)
+    _normal_permissions(path)
     return path
+
+
+def _normal_permissions(path: Path) -> None:
+    """Give a written file the permissions the process's umask allows (safetensors writes 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _metadata(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
@@ -81,6 +94,10 @@ def _stored_config(metadata: dict[str, str]) -> GHNConfig:
     values = json.loads(metadata["config"])
     # Written before GHNConfig.index_encoding existed: those GHNs were trained with relative index encodings.
     values.setdefault("index_encoding", "relative")
+    # Written before node positions and the decoder's seeded base existed: those GHNs had neither.
+    values.setdefault("positional", False)
+    values.setdefault("base", False)
+    values.setdefault("center_nodes", False)
     return GHNConfig.from_dict(values)
 
 
@@ -93,14 +110,26 @@ def read_config(path: str | Path) -> GHNConfig:
 def load_ghn(path: str | Path, map_location: torch.device | str = "cpu") -> GraphHyperNetwork:
     """Build the GHN stored at ``path`` and load its weights.
 
+    Args:
+        path: a ``.safetensors`` checkpoint, the name of a pretrained GHN (``hypergen pretrained`` lists them; see
+            :mod:`hypergen.ghn.pretrained`) or a URL (downloaded once into the cache).
+        map_location: device to put the GHN on.
+
     Raises:
-        FileNotFoundError: if ``path`` does not exist.
+        FileNotFoundError: if ``path`` is neither a file, a pretrained GHN's name nor a URL.
         CheckpointError: for a non-hypergen, other-version or corrupted file.
     """
-    path = Path(path)
+    from hypergen.ghn.pretrained import resolve_ghn
+
+    path = resolve_ghn(path)
     metadata, tensors = _metadata(path)
     if _digest(tensors) != metadata.get("sha256"):
         raise CheckpointError(f"{str(path)!r} is corrupted: its tensors do not match the stored sha256 digest")
+    bad = [name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise CheckpointError(f"{str(path)!r} holds non-finite values (NaN or Inf) in {bad[:5]}"
+                              f"{f' and {len(bad) - 5} more tensors' if len(bad) > 5 else ''}: the GHN it was "
+                              "saved from had diverged; use an earlier checkpoint")
     ghn = GraphHyperNetwork(_stored_config(metadata))
     missing, unexpected = ghn.load_state_dict(tensors, strict=False)
     if missing or unexpected:

@@ -56,9 +56,15 @@ class GHNConfig:
         index_encoding: how the low-rank decoder encodes row/column positions (:data:`hypergen.ghn.encodings.
             INDEX_ENCODINGS`): ``"relative"`` (default: position relative to the width) or ``"absolute"``
             (width-independent: channel ``i`` has one code at every width; see ``docs/ghn.md`` for how they compared).
+        base: the low-rank decoder adds a seeded full-rank base to every matrix and kernel, mixed with the low-rank
+            product by a learned per-tensor angle (see :class:`~hypergen.ghn.decoders.LowRankDecoder`).
         tile_size: block size ``T`` of the tiling decoder (blocks are ``T x T x 3 x 3``).
         mip: magnitude-invariant parametrization (HyperLight): unit-norm decoder inputs and outputs added to learned
             input-independent bases.
+        positional: add a sinusoidal encoding of each node's depth (from the inputs) and height (above the outputs)
+            to its initial embedding (:class:`~hypergen.ghn.encoder.NodeEncoder`).
+        center_nodes: subtract each graph's mean node embedding after the GNN (and re-normalise), so what is
+            common to all nodes of a net cannot serve as one template for every parameter (see ``docs/ghn.md``).
         op_vocabulary: op type names the op embedding was built for (set from the registry when empty).
         scaling: per-role scaling rules.
     """
@@ -72,8 +78,11 @@ class GHNConfig:
     rank: int = 16
     index_features: int = 64
     index_encoding: str = "relative"
+    base: bool = False
     tile_size: int = 32
     mip: bool = False
+    positional: bool = True
+    center_nodes: bool = False
     op_vocabulary: list[str] = field(default_factory=list)
     scaling: ScalingConfig = field(default_factory=ScalingConfig)
 

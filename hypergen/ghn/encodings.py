@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "INDEX_ENCODINGS", "KERNEL_DIMS", "KERNEL_FEATURES", "absolute_index_encoding", "index_encoding",
+    "INDEX_ENCODINGS", "KERNEL_DIMS", "KERNEL_FEATURES", "SEED_OFFSET", "absolute_index_encoding", "index_encoding", "seeded_uniform",
     "kernel_position_encoding", "log_size_encoding",
 ]
 
@@ -148,3 +148,32 @@ def kernel_position_encoding(kernel: tuple[int, ...], device: torch.device | str
     log_k = torch.log2(torch.tensor(sizes, dtype=torch.float32, device=device)).expand_as(grid)
     parts = [grid[..., None], log_k[..., None], angles.sin(), angles.cos()]
     return torch.cat(parts, dim=-1).reshape(grid.shape[0], KERNEL_FEATURES)
+
+
+#: Added to a tensor's id to seed its base (any fixed number; changing it changes every prediction with a base).
+SEED_OFFSET = 0x5EED
+
+
+def seeded_uniform(ids: Tensor, numel: int, *, out: Tensor | None = None) -> Tensor:
+    """Pseudo-random values, uniform with mean 0 and variance 1, fixed by each id: the low-rank decoder's base.
+
+    Row ``g`` is drawn from a generator seeded with ``ids[g] + SEED_OFFSET`` on ``ids``'s device, so a tensor gets
+    the same values whenever it is predicted, alone or in a batch (CPU and CUDA generators draw different values:
+    a GHN's predictions are reproducible per device type). One generator draw per id: as fast as ``torch.rand``.
+
+    Args:
+        ids: ``[G]`` integer ids.
+        numel: values per id.
+        out: optional contiguous float ``[G, numel]`` (or same-numel) tensor to write into.
+
+    Returns:
+        ``[G, numel]`` (``out``'s shape when given) in ``[-sqrt(3), sqrt(3)]``.
+    """
+    device = ids.device
+    values = out if out is not None else torch.empty(ids.numel(), numel, device=device)
+    rows = values.view(ids.numel(), numel)
+    bound = math.sqrt(3.0)
+    for row, seed in zip(rows, ids.tolist()):
+        generator = torch.Generator(device=device).manual_seed(int(seed) + SEED_OFFSET)
+        row.uniform_(-bound, bound, generator=generator)
+    return values

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
@@ -42,12 +43,20 @@ class ParamGroup:
         role: scaling role (see :mod:`hypergen.ghn.scaling`).
         rows: ``[G]`` positions in the (batched) parameter list.
         fan_in: ``[G]`` fan-in of each tensor.
+        ids: ``[G]`` position of each tensor among its own graph's parameters (the same alone or in a batch; seeds
+            the decoder's fixed components).
     """
 
     layout: TensorLayout
     role: str
     rows: Tensor
     fan_in: Tensor
+    ids: Tensor
+
+    def part(self, start: int, stop: int) -> ParamGroup:
+        """The tensors ``start:stop`` of the group."""
+        return ParamGroup(self.layout, self.role, self.rows[start:stop], self.fan_in[start:stop],
+                          self.ids[start:stop])
 
 
 class GraphHyperNetwork(nn.Module):
@@ -74,7 +83,7 @@ class GraphHyperNetwork(nn.Module):
         self.config = config
         hidden = config.hidden
         self.register_buffer("op_map", self._op_index_map(config.op_vocabulary), persistent=False)
-        self.encoder = NodeEncoder(len(config.op_vocabulary), hidden)
+        self.encoder = NodeEncoder(len(config.op_vocabulary), hidden, positional=config.positional)
         self.gnn = build_gnn(config.gnn, hidden, config.gnn_layers, config.heads, config.max_distance)
         self.kind_embedding = nn.Embedding(len(PARAM_KINDS), hidden)
         self.slot_embedding = nn.Embedding(_MAX_SLOTS, hidden)
@@ -119,10 +128,17 @@ class GraphHyperNetwork(nn.Module):
         return target.to(self.op_map.device)
 
     def node_embeddings(self, data: Data | Batch) -> Tensor:
-        """``[num_nodes, hidden]`` embeddings after the GNN."""
+        """``[num_nodes, hidden]`` embeddings after the GNN (centred per graph and re-normalised when
+        ``config.center_nodes``)."""
         data = copy.copy(data)
         data.op = self.op_map[data.op]
-        return self.gnn(self.encoder(data), data)
+        h = self.gnn(self.encoder(data), data)
+        if not self.config.center_nodes:
+            return h
+        batch = data.batch if isinstance(data, Batch) else torch.zeros(h.shape[0], dtype=torch.long, device=h.device)
+        mean = torch.zeros(int(batch.max()) + 1 if h.shape[0] else 1, h.shape[1], device=h.device, dtype=h.dtype)
+        mean = mean.index_add(0, batch, h) / torch.bincount(batch, minlength=mean.shape[0]).clamp(min=1)[:, None]
+        return F.layer_norm(h - mean[batch], h.shape[1:])
 
     def plan(self, data: Data | Batch) -> list[ParamGroup]:
         """Group the parameters of ``data`` by shape and role (one decoder call per group)."""
@@ -148,9 +164,10 @@ class GraphHyperNetwork(nn.Module):
             rows.append(row)
             fans.append(fan_in_of(shape, node_shape, in_out=op.name in IN_OUT_WEIGHT_OPS))
         device = data.param_shape.device
+        local = _local_param_index(data)
         return [
             ParamGroup(TensorLayout.of(shape), role, torch.tensor(rows, device=device),
-                       torch.tensor(fans, dtype=torch.float32, device=device))
+                       torch.tensor(fans, dtype=torch.float32, device=device), local[rows])
             for (shape, role), (rows, fans) in groups.items()
         ]
 
@@ -177,7 +194,7 @@ class GraphHyperNetwork(nn.Module):
     def decode(self, group: ParamGroup, cond: Tensor) -> Tensor:
         """``[G, *shape]`` scaled weights of one group, from the ``[num_params, hidden]`` conditioning."""
         rows_cond = cond[group.rows]
-        raw = self.decoder(rows_cond, group.layout)
+        raw = self.decoder(rows_cond, group.layout, ids=group.ids)
         return self.scaler(raw, group.role, group.fan_in, rows_cond)
 
     def stream(self, data: Data | Batch, max_numel: int | None = None) -> Iterator[tuple[Tensor, Tensor]]:
@@ -191,8 +208,7 @@ class GraphHyperNetwork(nn.Module):
             per_tensor = max(1, group.layout.rows * (group.layout.cols or 1) * group.layout.kernel_numel)
             step = group.rows.numel() if max_numel is None else max(1, max_numel // per_tensor)
             for start in range(0, group.rows.numel(), step):
-                part = ParamGroup(group.layout, group.role, group.rows[start:start + step],
-                                  group.fan_in[start:start + step])
+                part = group.part(start, start + step)
                 yield part.rows, self.decode(part, cond)
 
     def write_(self, data: Data, targets: dict[str, Tensor]) -> list[str]:
@@ -200,7 +216,8 @@ class GraphHyperNetwork(nn.Module):
         is a contiguous float32 tensor), without autograd. Returns the names written.
 
         Raises:
-            ValueError: if a target's shape differs from its prediction's (names it).
+            ValueError: if a target's shape differs from its prediction's, or a prediction is not finite (names
+                them).
         """
         names = _flat_param_names(data)
         written = []
@@ -209,8 +226,14 @@ class GraphHyperNetwork(nn.Module):
             cond = self.conditioning(data, self.node_embeddings(data), groups)
             for group in groups:
                 rows_cond = cond[group.rows]
-                raw = self.decoder(rows_cond, group.layout)
+                raw = self.decoder(rows_cond, group.layout, ids=group.ids)
                 scale, offset = self.scaler.coefficients(raw, group.role, group.fan_in, rows_cond)
+                finite = raw.finite() & torch.isfinite(scale) & torch.isfinite(offset)
+                if not bool(finite.all()):
+                    bad = [names[row] for row, ok in zip(group.rows.tolist(), finite.tolist()) if not ok]
+                    raise ValueError(f"the GHN predicts non-finite values (NaN or Inf) for {bad[:3]}"
+                                     f"{f' and {len(bad) - 3} more' if len(bad) > 3 else ''}; nothing more is "
+                                     "written (the GHN's own weights or its input graph are broken)")
                 for i, row in enumerate(group.rows.tolist()):
                     target = targets[names[row]]
                     if tuple(target.shape) != group.layout.shape:
@@ -256,6 +279,17 @@ class GraphHyperNetwork(nn.Module):
         from hypergen.apply.init import init_
 
         return init_(model, self, example_inputs, **kwargs)
+
+
+def _local_param_index(data: Data | Batch) -> Tensor:
+    """``[P]`` position of every parameter among its own graph's parameters."""
+    count = data.param_node_index.numel()
+    index = torch.arange(count, device=data.param_node_index.device)
+    if not isinstance(data, Batch):
+        return index
+    graph = data.batch[data.param_node_index]
+    sizes = torch.bincount(graph, minlength=data.num_graphs)
+    return index - (torch.cumsum(sizes, 0) - sizes)[graph]
 
 
 def _flat_param_names(data: Data | Batch) -> list[str]:

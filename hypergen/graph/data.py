@@ -9,7 +9,7 @@ from scipy.sparse.csgraph import shortest_path
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
-from hypergen.graph.features import MAX_PARAM_DIMS, node_depths, node_features, node_shapes
+from hypergen.graph.features import MAX_PARAM_DIMS, node_depths, node_features, node_heights, node_shapes
 from hypergen.graph.graph import PARAM_KINDS, ComputationGraph
 from hypergen.graph.ops import OpRegistry, default_registry
 
@@ -60,7 +60,8 @@ def to_data(
 
     - ``op`` ``[N]`` op-type index in the registry's vocabulary; ``x_feat`` ``[N, F]`` continuous features
       (:data:`~hypergen.graph.features.FEATURE_NAMES`); ``node_shape`` ``[N, 5]`` raw primary parameter shape;
-      ``node_depth`` ``[N]`` longest-path distance from the sources (equal depths can be updated in parallel).
+      ``node_depth`` ``[N]`` longest-path distance from the sources (equal depths can be updated in parallel);
+      ``node_height`` ``[N]`` longest-path distance to the sinks.
     - ``edge_index`` ``[2, E]`` data-flow edges; ``virtual_edge_index`` ``[2, V]`` and ``virtual_edge_dist`` ``[V]``
       shortest-path pairs with distance 2..cutoff.
     - ``param_node_index`` ``[P]`` node of each parameter, ``param_shape`` ``[P, 5]`` (zero-padded),
@@ -89,6 +90,7 @@ def to_data(
         x_feat=node_features(graph, registry),
         node_shape=node_shapes(graph),
         node_depth=torch.tensor(node_depths(graph), dtype=torch.long),
+        node_height=torch.tensor(node_heights(graph), dtype=torch.long),
         edge_index=edge_index,
         virtual_edge_index=v_index,
         virtual_edge_dist=v_dist,

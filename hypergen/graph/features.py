@@ -14,7 +14,8 @@ from hypergen.graph.graph import ComputationGraph
 from hypergen.graph.ops import IN_OUT_WEIGHT_OPS, OpRegistry
 
 __all__ = [
-    "FEATURE_NAMES", "MAX_PARAM_DIMS", "node_depths", "node_features", "node_shapes", "primary_param_shape",
+    "FEATURE_NAMES", "MAX_PARAM_DIMS", "node_depths", "node_features", "node_heights", "node_shapes",
+    "primary_param_shape",
 ]
 
 #: Parameter shapes are padded/truncated to this many dims: (out, in, k1, k2, k3) covers conv3d.
@@ -57,6 +58,14 @@ def node_depths(graph: ComputationGraph) -> list[int]:
     for src, dst in graph.edges:  # edges are sorted by src and src < dst: one pass is a topological sweep
         depth[dst] = max(depth[dst], depth[src] + 1)
     return depth
+
+
+def node_heights(graph: ComputationGraph) -> list[int]:
+    """Longest-path distance of every node to the graph's sinks (outputs have height 0): how far from the output."""
+    height = [0] * graph.num_nodes
+    for src, dst in reversed(graph.edges):  # reversed topological order: every successor is final first
+        height[src] = max(height[src], height[dst] + 1)
+    return height
 
 
 def _as_int(value: object) -> int:

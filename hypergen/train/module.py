@@ -103,6 +103,11 @@ class GHNTrainingModule(pl.LightningModule):
             losses.append(F.cross_entropy(logits, y))
             correct.append((logits.argmax(1) == y).float().mean())
         task_loss = torch.stack(losses).mean()
+        if not torch.isfinite(task_loss):
+            bad = [arch.key for arch, loss in zip(archs, losses) if not torch.isfinite(loss)]
+            raise FloatingPointError(f"training step {self.global_step}: the loss is not finite ({task_loss.item()}) "
+                                     f"for {len(bad)} of {len(archs)} nets, e.g. {bad[0][:300]}; stopping before "
+                                     "the GHN's weights are corrupted (lower module.lr, check the data)")
         loss = task_loss
         if self.weight_reg:
             reg = sum(p.pow(2).sum() for params in predictions for p in params.values())

@@ -27,7 +27,7 @@ class _WithUnusedParam(nn.Module):
 def test_init_replaces_every_parameter_of_a_torchvision_model(ghn):
     model = load_model("torchvision:resnet18", device="cpu", num_classes=10).model
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    report = ghn.init_(model)
+    report = ghn.init_(model, keep_scale=False)
     assert report.complete and len(report.predicted) == 62
     assert report.predicted_numel == sum(p.numel() for p in model.parameters())
     with torch.no_grad():
@@ -35,7 +35,20 @@ def test_init_replaces_every_parameter_of_a_torchvision_model(ghn):
     for name, param in model.named_parameters():
         assert not torch.equal(param, before[name]), name
         torch.testing.assert_close(param.detach(), expected[name])
-    assert "kept" in report.batchnorm
+    assert "kept" in report.batchnorm and report.rescaled == 0
+    # by default, weights keep the GHN's values up to a scale: the std of what they replace (here: default init)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            param.copy_(before[name])
+    report = ghn.init_(model)
+    assert report.rescaled == sum(p.dim() >= 2 for p in model.parameters())
+    for name, param in model.named_parameters():
+        if param.dim() >= 2:
+            cosine = torch.nn.functional.cosine_similarity(
+                (param - param.mean()).flatten(), (expected[name] - expected[name].mean()).flatten(), dim=0)
+            assert cosine > 0.9999 and param.std().item() == pytest.approx(before[name].std().item(), rel=1e-3)
+        else:
+            torch.testing.assert_close(param.detach(), expected[name])
 
 
 def test_tied_weights_stay_tied(ghn):

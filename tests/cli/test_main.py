@@ -81,3 +81,49 @@ def test_init_errors(tmp_path):
     assert main(["init", "--ckpt", str(tmp_path / "none.safetensors"), "--model", "torchvision:resnet18",
                  "--out", str(tmp_path / "w.safetensors")]) == 2
     assert main(["create-ghn", "--out", str(tmp_path / "g.safetensors"), "--set", "hiden=3"]) == 2
+
+
+def _user_ghn_folder(tmp_path, monkeypatch):
+    """A folder with one untrained GHN and its card, registered through $HYPERGEN_PRETRAINED_PATH."""
+    import torch
+
+    from hypergen.ghn import GHNConfig, GraphHyperNetwork, save_ghn
+
+    folder = tmp_path / "ghns"
+    torch.manual_seed(0)
+    save_ghn(GraphHyperNetwork(GHNConfig(hidden=32, heads=4, base=True)), folder / "mine.safetensors")
+    card = {"description": "an untrained GHN", "accuracy": {"test": 0.1},
+            "data": {"name": "fashion_mnist", "input_shape": [1, 28, 28], "num_classes": 10},
+            "archs": {"family": "deepnets", "seed": 0, "param_bounds": [5000, 40000],
+                      "options": {"stem_stride": [2], "num_cells": [4, 8]}}}
+    (folder / "mine.json").write_text(json.dumps(card))
+    monkeypatch.setenv("HYPERGEN_PRETRAINED_PATH", str(folder))
+    monkeypatch.setattr("hypergen.ghn.pretrained._DEFAULT", [])
+    return folder
+
+
+def test_pretrained_list_show_and_init_by_name(tmp_path, monkeypatch, capsys):
+    _user_ghn_folder(tmp_path, monkeypatch)
+    assert main(["pretrained"]) == 0
+    assert "mine: an untrained GHN [held-out test top-1 10.0%]" in capsys.readouterr().out
+    assert main(["pretrained", "--show", "mine"]) == 0
+    assert json.loads(capsys.readouterr().out)["data"]["name"] == "fashion_mnist"
+    out = tmp_path / "w.safetensors"
+    assert main(["init", "--ghn", "mine", "--model", "torchvision:resnet18", "--set", "num_classes=10",
+                 "--out", str(out)]) == 0
+    assert out.is_file()
+    assert main(["pretrained", "--show", "nobody"]) == 2
+
+
+def test_predict_measures_heldout_and_zoo_nets_against_default_init(tmp_path, monkeypatch, capsys):
+    _user_ghn_folder(tmp_path, monkeypatch)
+    assert main(["predict", "--ghn", "mine", "--nets", "1", "--model", "timm:resnet18", "--images", "200"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("mine: test top-1 on 200 fashion_mnist test images, no training")
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    assert set(rows) == {"deepnets/test/0", "timm:resnet18"}
+    for row in rows.values():
+        predicted, default = float(row[2].rstrip("%")), float(row[3].rstrip("%"))
+        assert 0.0 <= predicted <= 100.0 and 0.0 <= default <= 100.0
+    assert rows["timm:resnet18"][1] == "11,175,370"  # adapted to 1 channel and 10 classes
+    assert main(["predict", "--ghn", str(tmp_path / "ghns" / "mine.safetensors")]) == 2  # no card: says so

@@ -91,3 +91,29 @@ def test_checkpoints_from_before_index_encodings_load_with_relative_encodings(tm
         a, b = ghn(_net(), (2, 3, 8, 8)), old(_net(), (2, 3, 8, 8))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert GHNConfig().index_encoding == "relative"  # the default
+
+
+def test_non_finite_ghns_are_refused_at_save_load_and_write(tmp_path):
+    from safetensors import safe_open
+
+    from hypergen.ghn.checkpoint import _digest
+
+    torch.manual_seed(0)
+    ghn = GraphHyperNetwork(GHNConfig(hidden=16, heads=2, rank=4, index_features=8))
+    path = save_ghn(ghn, tmp_path / "ok.safetensors")
+    assert (path.stat().st_mode & 0o777) != 0o600  # readable by others as the umask allows
+    with torch.no_grad():
+        ghn.decoder.row_head.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="non-finite values in \\['decoder.row_head.weight'\\]"):
+        save_ghn(ghn, tmp_path / "bad.safetensors")
+    with pytest.raises(ValueError, match="non-finite values .* for \\['0.weight'\\]"):
+        ghn.init_(nn.Sequential(nn.Linear(4, 3)), (2, 4))
+    # a file whose tensors were made Inf (digest recomputed, as a broken trainer would write it)
+    tensors = load_file(str(path))
+    tensors["decoder.row_head.weight"][0, 0] = float("inf")
+    with safe_open(str(path), "pt") as f:
+        metadata = dict(f.metadata())
+    metadata["sha256"] = _digest(tensors)
+    save_file(tensors, str(tmp_path / "inf.safetensors"), metadata=metadata)
+    with pytest.raises(CheckpointError, match="non-finite values .*decoder.row_head.weight"):
+        load_ghn(tmp_path / "inf.safetensors")

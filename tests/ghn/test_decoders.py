@@ -84,3 +84,71 @@ def test_lowrank_kernels_vary_across_positions(shape):
     centred = w - w.mean(dim=tuple(range(1, w.dim())), keepdim=True)
     across = (w - w.mean(dim=spatial_dims, keepdim=True)).square().sum() / centred.square().sum()
     assert across > 0.5
+
+
+def test_seeded_base_is_full_rank_deterministic_and_starts_with_a_bounded_product():
+    torch.manual_seed(0)
+    dec = LowRankDecoder(hidden=16, rank=4, index_features=16, base=True)
+    cond = torch.randn(3, 16)
+    layout = TensorLayout.of((48, 24))
+    ids = torch.tensor([0, 1, 7])
+    raw = dec(cond, layout, ids=ids)
+    w = raw.materialize(torch.ones(3), torch.zeros(3))
+    assert all(torch.linalg.matrix_rank(m) == 24 for m in w)  # the base makes every tensor full-rank
+    # the same ids give the same tensors, alone or in another batch order
+    again = dec(cond[[2, 0]], layout, ids=ids[[2, 0]]).materialize(torch.ones(2), torch.zeros(2))
+    torch.testing.assert_close(again, w[[2, 0]])
+    # at init the product's largest singular value is tan(pi/6) times the base's RMS singular value sqrt(48)
+    from hypergen.ghn.decoders.lowrank import _top_singular_value
+
+    low = raw.a @ raw.b.transpose(1, 2)
+    top = torch.linalg.matrix_norm(low, ord=2)
+    assert torch.allclose(top / raw.base_scale, torch.full((3,), math.tan(math.pi / 6) * 48 ** 0.5), rtol=1e-3)
+    assert torch.allclose(_top_singular_value(raw.a, raw.b), top, rtol=1e-3)
+    # rms/mean from the factors agree with the dense tensor up to the base's sampling noise
+    assert torch.allclose(raw.rms(), w.flatten(1).pow(2).mean(1).sqrt(), rtol=0.05)
+    with pytest.raises(ValueError, match="ids"):
+        dec(cond, layout)
+
+
+def test_seeded_base_written_into_out_matches_materialize():
+    torch.manual_seed(0)
+    dec = LowRankDecoder(hidden=8, rank=2, index_features=8, base=True)
+    raw = dec(torch.randn(2, 8), TensorLayout.of((6, 5, 3, 3)), ids=torch.tensor([3, 4]))
+    scale, offset = torch.tensor([0.5, 2.0]), torch.tensor([0.1, -0.2])
+    out = torch.empty(2, 6, 5, 3, 3)
+    with torch.no_grad():  # writing into a given tensor is for init_, without autograd
+        raw.materialize(scale, offset, out=out)
+    assert torch.allclose(out, raw.materialize(scale, offset), atol=1e-6)
+    torch.testing.assert_close(raw.select(1).materialize(scale[1:], offset[1:])[0], raw.materialize(scale, offset)[1])
+
+
+def test_core_decoder_rank_width_independence_and_no_repeated_units():
+    from hypergen.evaluate.quality import repeated_unit_fraction
+    from hypergen.ghn.decoders import CoreDecoder
+
+    torch.manual_seed(0)
+    dec = CoreDecoder(hidden=16, rank=8, base=False)
+    size = sum(p.numel() for p in dec.parameters())
+    cond = torch.randn(2, 16)
+    for shape in [(100, 100), (64, 3, 7, 7), (10, 4096), (6, 2, 3, 3, 3), (12, 8, 5)]:
+        w = dec(cond, TensorLayout.of(shape)).materialize(torch.ones(2), torch.zeros(2))
+        assert w.shape == (2, *shape)
+        assert all(torch.linalg.matrix_rank(m.reshape(shape[0], -1)) <= 8 for m in w)
+        assert repeated_unit_fraction([("w", m) for m in w]) == 0.0  # unlike tiling: every unit differs
+    assert sum(p.numel() for p in dec.parameters()) == size
+    # 3x3 kernels are the core's own block: a 3x3 conv keeps its spatial structure
+    w = dec(cond, TensorLayout.of((16, 16, 3, 3))).materialize(torch.ones(2), torch.zeros(2))
+    assert w.var(dim=(-1, -2)).mean() > 0.5 * w.var()
+    based = CoreDecoder(hidden=16, rank=8, base=True)
+    w = based(cond, TensorLayout.of((40, 40)), ids=torch.tensor([0, 1])).materialize(torch.ones(2), torch.zeros(2))
+    assert all(torch.linalg.matrix_rank(m) == 40 for m in w)
+    with pytest.raises(ValueError, match="even"):
+        CoreDecoder(hidden=16, rank=7)
+
+
+def test_build_decoder_knows_every_registered_decoder():
+    from hypergen.ghn.decoders import DECODER_REGISTRY, CoreDecoder
+
+    assert set(DECODER_REGISTRY) == {"core", "lowrank", "tiling"}
+    assert isinstance(build_decoder(GHNConfig(decoder="core", rank=8)), CoreDecoder)

@@ -61,3 +61,20 @@ def test_absolute_index_encoding_gives_each_position_one_code_at_every_width():
     assert (gram - torch.diag(torch.diag(gram))).abs().max() < 0.1  # nearly orthogonal columns at large widths
     assert torch.linalg.matrix_rank(absolute_index_encoding(16, 64).double()) == 16  # no duplicate rows
     assert not torch.equal(absolute_index_encoding(8, 64, seed=1), absolute_index_encoding(8, 64))
+
+
+def test_seeded_uniform_is_fixed_by_the_id_with_unit_variance():
+    from hypergen.ghn.encodings import seeded_uniform
+
+    u = seeded_uniform(torch.arange(4), 50_000)
+    assert u.shape == (4, 50_000)
+    assert u.abs().max() <= 3 ** 0.5 + 1e-6
+    assert torch.allclose(u.mean(1), torch.zeros(4), atol=0.02)
+    assert torch.allclose(u.std(1), torch.ones(4), atol=0.02)
+    assert torch.equal(seeded_uniform(torch.tensor([2]), 50_000)[0], u[2])  # alone = in a batch
+    torch.manual_seed(123)
+    assert torch.equal(seeded_uniform(torch.tensor([2]), 50_000)[0], u[2])  # the global RNG plays no part
+    assert torch.corrcoef(u[:2]).abs()[0, 1] < 0.02  # different ids are unrelated
+    # a square block is full-rank with a random matrix's spectrum (largest singular value ~ 2 sqrt(n))
+    s = torch.linalg.svdvals(seeded_uniform(torch.tensor([9]), 128 * 128).view(128, 128))
+    assert 1.8 < s[0] / 128 ** 0.5 < 2.2 and s[-1] > 0

@@ -34,6 +34,7 @@ def test_to_data_fields():
     assert d.param_kind.tolist() == [0, 1] * 3 and d.param_ndim.tolist() == [2, 1] * 3
     assert d.virtual_edge_index.shape[1] == 6  # pairs at distance 2..4 in a 5-node chain
     assert d.virtual_edge_dist.max() == 4
+    assert d.node_depth.tolist() == [0, 1, 2, 3, 4] and d.node_height.tolist() == [4, 3, 2, 1, 0]
     depth = d.x_feat[:, FEATURE_NAMES.index("rel_depth")]
     assert depth.tolist() == pytest.approx([0, 0.25, 0.5, 0.75, 1.0])
     before = d.x_feat[:, FEATURE_NAMES.index("before_nonlinearity")]

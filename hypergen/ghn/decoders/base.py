@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from hypergen.ghn.encodings import seeded_uniform
+
 __all__ = ["TensorLayout", "ParamDecoder", "RawParams", "DenseParams", "LowRankParams"]
 
 
@@ -64,6 +66,10 @@ class RawParams:
         """The raw values of tensor ``index`` alone (``G = 1``)."""
         raise NotImplementedError
 
+    def finite(self) -> Tensor:
+        """``[G]`` whether every stored value of each tensor is finite (checked on factors, not the product)."""
+        raise NotImplementedError
+
 
 @dataclass
 class DenseParams(RawParams):
@@ -88,43 +94,73 @@ class DenseParams(RawParams):
     def select(self, index: int) -> DenseParams:  # noqa: D102
         return DenseParams(self.values[index:index + 1], self.layout)
 
+    def finite(self) -> Tensor:  # noqa: D102
+        return torch.isfinite(self.values.reshape(self.values.shape[0], -1)).all(1)
+
 
 @dataclass
 class LowRankParams(RawParams):
-    """Raw values as factors: tensor ``g`` is ``(a[g] @ b[g].T).reshape(shape)``, never formed before scaling.
+    """Raw values as factors: tensor ``g`` is ``(a[g] @ b[g].T).reshape(shape)``, never formed before scaling,
+    plus, when ``base_scale`` is given, ``base_scale[g]`` times a seeded full-rank base
+    (:func:`~hypergen.ghn.encodings.seeded_uniform` of ``base_ids[g]``: mean 0, variance 1).
 
     Attributes:
         a: ``[G, rows, r]``.
         b: ``[G, cols * kernel, r]``.
+        base_scale: ``[G]`` weight of the base, or ``None`` for none.
+        base_ids: ``[G]`` ids seeding the base.
     """
 
     a: Tensor
     b: Tensor
     layout: TensorLayout
+    base_scale: Tensor | None = None
+    base_ids: Tensor | None = None
 
-    def rms(self) -> Tensor:  # noqa: D102
+    def low_rank_rms(self) -> Tensor:
+        """``[G]`` root-mean-square of the low-rank part alone."""
         # ||A B^T||_F^2 = trace((A^T A)(B^T B)): r x r products instead of the full tensor.
         gram_a = self.a.transpose(1, 2) @ self.a
         gram_b = self.b.transpose(1, 2) @ self.b
         sq = (gram_a * gram_b).sum(dim=(1, 2)).clamp(min=0)
         return torch.sqrt(sq / (self.a.shape[1] * self.b.shape[1]))
 
+    def rms(self) -> Tensor:  # noqa: D102
+        # the base has unit mean square and is uncorrelated with the factors (up to O(1/sqrt(numel)))
+        low = self.low_rank_rms()
+        return low if self.base_scale is None else torch.sqrt(low.square() + self.base_scale.square())
+
     def mean(self) -> Tensor:  # noqa: D102
-        # mean of A B^T = (sum of A's rows) . (sum of B's rows) / (rows * cols)
+        # mean of A B^T = (sum of A's rows) . (sum of B's rows) / (rows * cols); the base has mean 0
         return (self.a.sum(1) * self.b.sum(1)).sum(-1) / (self.a.shape[1] * self.b.shape[1])
 
     def materialize(self, scale: Tensor, offset: Tensor, out: Tensor | None = None) -> Tensor:  # noqa: D102
-        # scale * A B^T + offset = [scale * A, offset] [B, 1]^T: one batched matmul writes the result once
+        # scale * A B^T + offset = [scale * A, offset] [B, 1]^T: one batched matmul writes the result once (added to
+        # the scaled base, drawn straight into the result, when there is one)
         g, rows, _ = self.a.shape
+        cols = self.b.shape[1]
         a = torch.cat([self.a * scale.view(-1, 1, 1), offset.view(-1, 1, 1).expand(g, rows, 1)], dim=2)
-        b = torch.cat([self.b, self.b.new_ones(g, self.b.shape[1], 1)], dim=2)
-        if out is None:
-            return torch.bmm(a, b.transpose(1, 2)).reshape(g, *self.layout.shape)
-        torch.bmm(a, b.transpose(1, 2), out=out.view(g, rows, self.b.shape[1]))
-        return out
+        b = torch.cat([self.b, self.b.new_ones(g, cols, 1)], dim=2).transpose(1, 2)
+        target = out.view(g, rows, cols) if out is not None else None
+        if self.base_scale is None:
+            values = torch.bmm(a, b, out=target) if target is not None else torch.bmm(a, b)
+        elif target is not None:  # no autograd here (init_ writing into parameters)
+            seeded_uniform(self.base_ids, rows * cols, out=target)
+            values = target.mul_((scale * self.base_scale).view(-1, 1, 1)).baddbmm_(a, b)
+        else:
+            base = seeded_uniform(self.base_ids, rows * cols).view(g, rows, cols)
+            values = torch.baddbmm(base * (scale * self.base_scale).view(-1, 1, 1), a, b)
+        return out if out is not None else values.reshape(g, *self.layout.shape)
+
+    def finite(self) -> Tensor:  # noqa: D102
+        ok = torch.isfinite(self.a).flatten(1).all(1) & torch.isfinite(self.b).flatten(1).all(1)
+        return ok if self.base_scale is None else ok & torch.isfinite(self.base_scale)
 
     def select(self, index: int) -> LowRankParams:  # noqa: D102
-        return LowRankParams(self.a[index:index + 1], self.b[index:index + 1], self.layout)
+        part = slice(index, index + 1)
+        return LowRankParams(self.a[part], self.b[part], self.layout,
+                             None if self.base_scale is None else self.base_scale[part],
+                             None if self.base_ids is None else self.base_ids[part])
 
 
 class ParamDecoder(nn.Module):
@@ -134,12 +170,14 @@ class ParamDecoder(nn.Module):
     materialising them more than once.
     """
 
-    def forward(self, cond: Tensor, layout: TensorLayout) -> RawParams:
+    def forward(self, cond: Tensor, layout: TensorLayout, ids: Tensor | None = None) -> RawParams:
         """Decode.
 
         Args:
             cond: ``[G, hidden]`` one conditioning vector per parameter tensor.
             layout: the common shape of the ``G`` tensors.
+            ids: ``[G]`` stable ids of the tensors (their position among their graph's parameters), for decoders
+                with a seeded component; ``None`` where the caller has none.
 
         Returns:
             raw values of the ``G`` tensors (:class:`DenseParams` or :class:`LowRankParams`).

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from hypergen.ghn.decoders.base import DenseParams, ParamDecoder, TensorLayout
 
-__all__ = ["TilingDecoder"]
+__all__ = ["TilingDecoder", "fit_kernel"]
 
 _BLOCK_KERNEL = 3
 
@@ -33,6 +33,21 @@ def _tile(x: Tensor, size: int, dim: int) -> Tensor:
     return x.repeat(*reps).narrow(dim, 0, size)
 
 
+def fit_kernel(block: Tensor, kernel: tuple[int, ...]) -> Tensor:
+    """A ``[..., 3, 3]`` block of kernels fitted to ``kernel``: the centre for no kernel, the middle row for 1-D
+    kernels, centre-cropped (or linearly interpolated, above 3) for 2-D ones, the 2-D kernel repeated over depth for
+    3-D ones. Returns ``[..., *kernel]``."""
+    centre = _BLOCK_KERNEL // 2
+    if not kernel:
+        return block[..., centre, centre]
+    if len(kernel) == 1:
+        return _fit(block[..., centre, :], kernel[0], -1)
+    out = _fit(_fit(block, kernel[-2], -2), kernel[-1], -1)
+    for size in reversed(kernel[:-2]):  # conv3d: the 2-D kernel repeated over depth
+        out = out.unsqueeze(-3).expand(*out.shape[:-2], size, *out.shape[-2:])
+    return out
+
+
 class TilingDecoder(ParamDecoder):
     """Decoder of GHN-2: an MLP emits a fixed block that is tiled over channels and cropped/resized over kernels.
 
@@ -50,22 +65,11 @@ class TilingDecoder(ParamDecoder):
         self.block_head = nn.Linear(hidden, tile_size * tile_size * _BLOCK_KERNEL**2)
         self.vector_head = nn.Linear(hidden, tile_size)
 
-    def _kernel(self, block: Tensor, kernel: tuple[int, ...]) -> Tensor:
-        """``[G, T, T, 3, 3]`` -> ``[G, T, T, *kernel]``."""
-        centre = _BLOCK_KERNEL // 2
-        if not kernel:
-            return block[..., centre, centre]
-        if len(kernel) == 1:
-            return _fit(block[..., centre, :], kernel[0], -1)
-        out = _fit(_fit(block, kernel[-2], -2), kernel[-1], -1)
-        for size in reversed(kernel[:-2]):  # conv3d: the 2-D kernel repeated over depth
-            out = out.unsqueeze(-3).expand(*out.shape[:-2], size, *out.shape[-2:])
-        return out
-
-    def forward(self, cond: Tensor, layout: TensorLayout) -> DenseParams:  # noqa: D102 (see ParamDecoder)
+    def forward(self, cond: Tensor, layout: TensorLayout,  # noqa: D102 (see ParamDecoder)
+                ids: Tensor | None = None) -> DenseParams:
         g, t = cond.shape[0], self.tile
         if layout.cols is None:
             return DenseParams(_tile(self.vector_head(cond), layout.rows, 1).reshape(g, *layout.shape), layout)
         block = self.block_head(cond).view(g, t, t, _BLOCK_KERNEL, _BLOCK_KERNEL)
-        w = _tile(_tile(self._kernel(block, layout.kernel), layout.rows, 1), layout.cols, 2)
+        w = _tile(_tile(fit_kernel(block, layout.kernel), layout.rows, 1), layout.cols, 2)
         return DenseParams(w.reshape(g, *layout.shape), layout)

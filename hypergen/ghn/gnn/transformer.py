@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import to_dense_batch
 
-__all__ = ["GraphTransformer", "distance_buckets"]
+__all__ = ["GraphTransformer", "distance_buckets", "distance_prior"]
 
 
 def _graph_layout(data: Data) -> tuple[Tensor, Tensor]:
@@ -52,6 +52,19 @@ def distance_buckets(data: Data, max_distance: int) -> tuple[Tensor, Tensor, Ten
     return buckets, batch, local
 
 
+def distance_prior(max_distance: int, heads: int) -> Tensor:
+    """``[2 * max_distance + 2, heads]`` initial attention bias per distance bucket (see :func:`distance_buckets`):
+    ``-slope_h * d`` for ``d`` steps up- or downstream, ``-slope_h * max_distance`` for unrelated nodes, 0 for the
+    node itself, with slopes ``2^(-8 (h + 1) / heads)`` (ALiBi's)."""
+    slopes = 2.0 ** (-8.0 * torch.arange(1, heads + 1, dtype=torch.float32) / heads)  # [heads]
+    d = torch.arange(1, max_distance + 1, dtype=torch.float32)
+    bias = torch.zeros(2 * max_distance + 2, heads)
+    bias[0] = -slopes * max_distance
+    bias[1:max_distance + 1] = -d[:, None] * slopes
+    bias[max_distance + 1:2 * max_distance + 1] = -d[:, None] * slopes
+    return bias
+
+
 class _TransformerLayer(nn.Module):
     def __init__(self, hidden: int, heads: int) -> None:
         super().__init__()
@@ -78,6 +91,11 @@ class GraphTransformer(nn.Module):
     Degree and distance-from-input information enters through the node features (``x_feat``); the attention bias
     (see :func:`distance_buckets`) tells upstream from downstream nodes and near from far ones, as in GHN-3.
 
+    The bias starts as a distance prior (ALiBi-like): head ``i`` penalises a node ``d`` steps away by
+    ``slope_i * d`` (geometric slopes from ``2^(-8 / heads)`` down to ``2^-8``: local to nearly global heads) and unrelated nodes as the
+    farthest. With a zero bias, attention at init is uniform over the graph, every node receives the same average,
+    and nodes of one op end up with nearly equal embeddings; with the prior, each node starts from its neighbourhood.
+
     Args:
         hidden: node embedding width.
         layers: number of transformer layers.
@@ -90,7 +108,8 @@ class GraphTransformer(nn.Module):
         self.max_distance = max_distance
         self.heads = heads
         self.distance_bias = nn.Embedding(2 * max_distance + 2, heads)
-        nn.init.zeros_(self.distance_bias.weight)
+        with torch.no_grad():
+            self.distance_bias.weight.copy_(distance_prior(max_distance, heads))
         self.layers = nn.ModuleList(_TransformerLayer(hidden, heads) for _ in range(layers))
         self.norm = nn.LayerNorm(hidden)
 

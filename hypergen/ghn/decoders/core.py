@@ -1,0 +1,86 @@
+"""Low-rank decoder with a dense core: ``W = P(n) C(h) P(m)^T`` per kernel position, rank ``r`` at any width.
+
+``C(h)`` is an ``r x r x 3 x 3`` block emitted by one linear map of the conditioning vector (fitted to the kernel
+as the tiling decoder fits its blocks: centre, middle row, crop or interpolation) and ``P(n)`` the fixed ``[n, r]``
+index encoding of :func:`~hypergen.ghn.encodings.index_encoding` (orthogonal cos/sin columns). So every weight is a
+rank-``r`` product whose size does not depend on the target's width, like :class:`~hypergen.ghn.decoders.
+LowRankDecoder`, but its values are *linear* in the decoder's parameters, as GHN-2's tiled blocks are: the
+decoder's bias is a template every layer starts from and each output is one linear read-out of ``h``, where the
+factor decoder's ``U(h) V(h)^T`` is bilinear (its gradients vanish together with either factor). Unlike tiling, no
+two units are ever copies: the ``n`` rows of ``P(n)`` are distinct at every width.
+
+With ``base=True`` the product is mixed with a seeded full-rank base, as in ``LowRankDecoder``
+(:func:`~hypergen.ghn.decoders.lowrank.with_seeded_base`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from hypergen.ghn.decoders.base import DenseParams, LowRankParams, ParamDecoder, TensorLayout
+from hypergen.ghn.decoders.lowrank import INITIAL_MIX_LOGIT, with_seeded_base
+from hypergen.ghn.decoders.tiling import fit_kernel
+from hypergen.ghn.encodings import INDEX_ENCODINGS
+from hypergen.registry import lookup
+
+__all__ = ["CoreDecoder"]
+
+_BLOCK_KERNEL = 3
+_CACHE_SIZE = 512
+
+
+class CoreDecoder(ParamDecoder):
+    """Rank-``r`` decoder with a dense ``r x r x 3 x 3`` core per tensor.
+
+    Args:
+        hidden: width of the conditioning vectors.
+        rank: ``r``, the core's size (even); weights have rank at most ``r``.
+        base: mix a seeded full-rank base into matrices and kernels (learned per-tensor mix).
+        seed: seed of the index encodings' pseudo-random frequencies.
+        index_encoding: name in :data:`~hypergen.ghn.encodings.INDEX_ENCODINGS`.
+
+    Raises:
+        ValueError: odd ``rank``. KeyError: unknown ``index_encoding``.
+    """
+
+    def __init__(self, hidden: int, rank: int = 32, base: bool = True, seed: int = 0,
+                 index_encoding: str = "relative") -> None:
+        super().__init__()
+        if rank % 2:
+            raise ValueError(f"the core decoder's rank must be even, got {rank}")
+        self.rank, self.seed = rank, seed
+        self.encode_index = lookup(INDEX_ENCODINGS, index_encoding, "index encoding")
+        self._cache: dict[tuple[int, str], Tensor] = {}
+        self.core_head = nn.Linear(hidden, rank * rank * _BLOCK_KERNEL ** 2)
+        self.vector_head = nn.Linear(hidden, rank)
+        self.mix_head = nn.Linear(hidden, 1) if base else None
+        if self.mix_head is not None:
+            nn.init.zeros_(self.mix_head.weight)
+            nn.init.constant_(self.mix_head.bias, INITIAL_MIX_LOGIT)
+
+    def _codes(self, n: int, device: torch.device) -> Tensor:
+        """``[n, r]`` index encoding, cached (the same widths recur in every layer and every step)."""
+        key = (n, str(device))
+        if key not in self._cache:
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = self.encode_index(n, self.rank, seed=self.seed, device=device)
+        return self._cache[key]
+
+    def forward(self, cond: Tensor, layout: TensorLayout,  # noqa: D102 (see ParamDecoder)
+                ids: Tensor | None = None) -> DenseParams | LowRankParams:
+        g, r = cond.shape[0], self.rank
+        rows = self._codes(layout.rows, cond.device)  # [n, r]
+        if layout.cols is None:
+            return DenseParams((self.vector_head(cond) @ rows.t() / math.sqrt(r)).reshape(g, *layout.shape), layout)
+        core = self.core_head(cond).view(g, r, r, _BLOCK_KERNEL, _BLOCK_KERNEL)
+        core = fit_kernel(core, layout.kernel).reshape(g, r, r, layout.kernel_numel)  # [G, r(rows), r(cols), K]
+        cols = self._codes(layout.cols, cond.device)  # [m, r]
+        b = torch.einsum("mf,gefk->gmke", cols, core).reshape(g, layout.cols * layout.kernel_numel, r) / r
+        a = rows.unsqueeze(0).expand(g, -1, -1)
+        if self.mix_head is None:
+            return LowRankParams(a, b, layout)
+        return with_seeded_base(a, b, layout, self.mix_head(cond).squeeze(-1), ids)

@@ -1,0 +1,59 @@
+import pytest
+import torch
+from torch import nn
+
+from hypergen.archs import ArchSampler
+from hypergen.archs.cache import ArchCache
+from hypergen.evaluate.quality import (
+    accuracy_with, mean_std, predicted_quality, repeated_unit_fraction, summarize_runs,
+)
+from hypergen.ghn import GHNConfig, GraphHyperNetwork
+
+
+def test_repeated_unit_fraction_counts_exact_duplicate_rows():
+    w = torch.randn(8, 3, 3, 3)
+    assert repeated_unit_fraction([("w", w)]) == 0.0
+    tiled = torch.randn(4, 5).repeat(2, 1)  # units i and i + 4 are copies, as a tiling decoder makes them
+    assert repeated_unit_fraction([("t", tiled), ("w", w)]) == pytest.approx(8 / 16)
+    assert repeated_unit_fraction([("bias", torch.zeros(5))]) is None  # vectors have no units to compare
+
+
+def test_mean_std_and_summaries():
+    assert mean_std([1.0]) == (1.0, 0.0)
+    mean, std = mean_std([1.0, 2.0, 3.0])
+    assert mean == 2.0 and std == pytest.approx(1.0)
+    runs = [{"a": 1.0, "b": None}, {"a": 3.0, "b": 2.0}]
+    assert summarize_runs(runs, ["a", "b", "c"]) == {"a": (2.0, pytest.approx(2 ** 0.5))}
+
+
+def _toy_task():
+    torch.manual_seed(0)
+    x = torch.randn(256, 1, 12, 12)
+    y = (x[:, 0, :6].mean((1, 2)) > x[:, 0, 6:].mean((1, 2))).long()  # learnable: top half vs bottom half
+    return x, y
+
+
+def test_accuracy_with_uses_the_given_weights_and_leaves_the_model_alone():
+    x, y = _toy_task()
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(400, 2))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    params = {n: p.detach().clone() for n, p in model.named_parameters()}
+    params["4.weight"].zero_()
+    params["4.bias"].copy_(torch.tensor([0.0, 1.0]))  # always class 1
+    acc = accuracy_with(model, params, [x[:64]], [(x, y)])
+    assert acc == pytest.approx(float((y == 1).float().mean()))
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # buffers restored too
+
+
+def test_predicted_quality_of_an_untrained_ghn_on_sampled_nets():
+    sampler = ArchSampler("deepnets", "test", (1, 12, 12), 2, seed=1, options={"stem_stride": [2]})
+    cache = ArchCache()
+    nets = [cache.get(sampler.sample(i)) for i in range(2)]
+    x, y = _toy_task()
+    torch.manual_seed(0)
+    quality = predicted_quality(GraphHyperNetwork(GHNConfig(hidden=32, heads=4, base=True)), nets, [x[:64]], [(x, y)])
+    assert len(quality.accuracy) == 2 and all(0.0 <= a <= 1.0 for a in quality.accuracy)
+    assert quality.repeated_units == 0.0  # the low-rank decoder with its base never repeats a unit
+    assert quality.similarity is None or quality.similarity < 0.9
+    with pytest.raises(ValueError, match="at least one net"):
+        predicted_quality(GraphHyperNetwork(GHNConfig(hidden=32, heads=4)), [], [x], [(x, y)])
