@@ -9,8 +9,9 @@ process (``logger=csv``, validation only at the last step, so the exported GHN i
 GHN's init and the data order, the architecture stream (``archs.seed``) stays fixed. The exported GHN is then measured
 on 8 held-out nets of each architecture split (``test``: the training space's test part; ``wide`` and ``deep``: nets
 wider or deeper than any in training), BatchNorm statistics re-estimated on 2 fixed training batches of 250 images,
-top-1 on 2,000 fixed Fashion-MNIST test images, with :func:`hypergen.evaluate.quality.predicted_quality`: accuracy, same-shape layer
-similarity (1 = collapsed to one tensor per shape) and the fraction of exactly repeated output units. Wall time per
+top-1 on 2,000 fixed Fashion-MNIST test images, with :func:`hypergen.evaluate.quality.predicted_quality`: accuracy,
+same-shape layer similarity (1 = collapsed to one tensor per shape) and the fraction of exactly repeated output
+units. Wall time per
 step counts the whole training process (pool tracing and the final validation included); peak RSS is the training
 process's.
 
@@ -37,12 +38,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Named variants: overrides on top of ``experiment=fmnist_cpu``. Add yours with ``--variant 'label=overrides'``.
 VARIANTS: dict[str, str] = {
-    # the library default GHNConfig(): conf/ghn/default.yaml + conf/decoder/lowrank.yaml
-    "default": "ghn=default decoder=lowrank",
-    # GHN-2's gated GNN (hidden 128) with the tiling decoder (the README experiment before issue 15)
-    "tiling": "ghn=ghn2 ghn.hidden=128 decoder=tiling",
-    # the gated GNN with the low-rank decoder
-    "gated_lowrank": "ghn=ghn2 ghn.hidden=128 decoder=lowrank",
+    # the library default GHNConfig(): graph transformer + core decoder with its seeded base
+    # (= experiment=fmnist_cpu_lowrank)
+    "core_base": "ghn=default decoder=core",
+    # GHN-2's gated GNN (hidden 128) with the tiling decoder, no node positions (= experiment=fmnist_cpu)
+    "tiling": "ghn=ghn2 ghn.hidden=128 decoder=tiling ghn.positional=false",
+    # the factor decoder (the library default before issue 15, here with node positions and the distance prior)
+    "lowrank": "ghn=default decoder=lowrank",
     # experiment=fmnist_cpu as it is now
     "experiment": "",
 }
@@ -146,7 +148,8 @@ def table(records: list[dict[str, Any]], variants: dict[str, str]) -> str:
 
     keys = ["test_acc", "wide_acc", "deep_acc", "test_similarity", "test_repeated", "s_per_step", "wall_min",
             "peak_rss_gb"]
-    lines = ["| variant | overrides | steps | seeds | test top-1 (%) | wide top-1 (%) | deep top-1 (%) | layer similarity "
+    lines = ["| variant | overrides | steps | seeds | test top-1 (%) | wide top-1 (%) | deep top-1 (%) | "
+             "layer similarity "
              "(test) | repeated units (%) | s/step | wall (min) | peak RSS (GB) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
@@ -165,7 +168,7 @@ def table(records: list[dict[str, Any]], variants: dict[str, str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variants", nargs="*", default=["default"], help=f"named variants: {sorted(VARIANTS)}")
+    parser.add_argument("--variants", nargs="*", default=["core_base"], help=f"named variants: {sorted(VARIANTS)}")
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL=OVERRIDES",
                         help="an extra variant: a label and Hydra overrides on top of experiment=fmnist_cpu")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])

@@ -231,7 +231,8 @@ def _measure(case: TrainCase, warmup: int, repeats: int, ghn_config: dict[str, A
 
 
 #: Table columns; the first eight and the last three are per case, the seven in between are shares of step time.
-COLUMNS = ["case", "GHN", "family", "input", "nets x batch", "median params/net", "s/step (median)", "nets/s", "images/s",
+COLUMNS = ["case", "GHN", "family", "input", "nets x batch", "median params/net", "s/step (median)", "nets/s",
+           "images/s",
            "fetch", "GHN fwd", "nets fwd", "nets bwd", "GHN bwd", "clip+AdamW", "other", "trace (ms/net)",
            "RSS before steps (MB)", "peak RSS (MB)"]
 HEADER = ["| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]

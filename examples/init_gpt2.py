@@ -6,9 +6,9 @@ parameter statistics, and the LM loss on a batch of random tokens.
 
 The default config is GPT-2 small (124M parameters). Without ``--ckpt`` the GHN is untrained; its weights have sane
 statistics either way. The loss is on uniformly random tokens, so ln(vocab) is the best any init can do there: it is
-a sanity number, not a language-modelling result. An untrained GHN scales embedding tables like ``nn.Embedding``
-(std 1, HF uses 0.02) and GPT-2 ties its LM head to the token embedding, so its logits, and the loss, come out far
-larger than HF's; ``GHNConfig(scaling=ScalingConfig(embedding_std=0.02))`` brings the loss to ln(vocab).
+a sanity number, not a language-modelling result. ``init_`` writes no weight wider than HF's own (std 0.02,
+``keep_scale=True``, the default), so the loss is ln(vocab) as with HF's init; with ``keep_scale=False`` the GHN's
+own fan-in rules apply (std ~1/sqrt(fan_in)) and the logits, through the tied embedding, come out larger.
 """
 
 from __future__ import annotations

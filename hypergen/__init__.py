@@ -34,7 +34,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArchCache", "ArchSampler", "build_arch", "list_families", "reference_specs", "ComputationGraph", "CoverageReport", "GHNConfig", "GraphHyperNetwork", "IncompleteCoverageError", "InitReport",
-    "OpRegistry", "TraceError", "batch_graphs", "default_registry", "init_", "list_pretrained", "load_ghn", "load_model",
+    "OpRegistry", "TraceError", "batch_graphs", "default_registry", "init_", "list_pretrained", "load_ghn",
+    "load_model",
     "register_pretrained", "register_pretrained_dir", "save_ghn",
     "to_data", "trace_module", "__version__",
 ]

@@ -39,7 +39,7 @@ class InitReport:
         predicted_numel: scalars overwritten.
         batchnorm: what happened to BatchNorm running statistics.
         orthogonalized: predicted tensors replaced by their polar factor (``init_(..., orthogonalize=True)``).
-        rescaled: predicted weights rescaled to the standard deviation of the values they replaced
+        rescaled: predicted weights rescaled down to the standard deviation of the values they replaced
             (``init_(..., keep_scale=True)``, the default).
     """
 
@@ -60,19 +60,19 @@ class InitReport:
         """One paragraph for logs and the CLI."""
         lines = [f"{self.model_name}: {len(self.predicted)} parameter tensors ({self.predicted_numel:,} scalars) "
                  f"predicted{f' ({self.orthogonalized} orthogonalized)' if self.orthogonalized else ''}"
-                 f"{f' ({self.rescaled} rescaled to their previous std)' if self.rescaled else ''}, "
+                 f"{f' ({self.rescaled} rescaled down to their previous std)' if self.rescaled else ''}, "
                  f"{len(self.not_predicted)} kept their values; BatchNorm statistics: {self.batchnorm}"]
         lines += [f"  not predicted: {name} ({reason})" for name, reason in self.not_predicted.items()]
         return "\n".join(lines)
 
 
-def _rescale_(params: dict[str, torch.Tensor], stds: dict[str, float]) -> int:
-    """Rescale ``params[name]`` around its mean to std ``stds[name]`` (positive, finite ones); returns how many."""
+def _cap_scale_(params: dict[str, torch.Tensor], stds: dict[str, float]) -> int:
+    """Rescale ``params[name]`` around its mean down to std ``stds[name]`` where it is wider; returns how many."""
     count = 0
     for name, target in stds.items():
         value = params[name].data
         current = value.float().std().item()
-        if target > 0 and current > 0 and math.isfinite(target) and math.isfinite(current):
+        if 0 < target < current and math.isfinite(current):
             mean = value.mean()
             value.sub_(mean).mul_(target / current).add_(mean)
             count += 1
@@ -105,12 +105,11 @@ def init_(
         orthogonalize: replace every predicted weight of rank >= 2 by its polar factor (the GHN's singular
             directions, all singular values equal; see :mod:`hypergen.apply.spectrum`) before BatchNorm statistics
             are re-estimated. For fine-tuning: the net starts lower but learns faster than from the raw prediction.
-        keep_scale: every predicted weight of rank >= 2 whose previous values were not constant (the model's own
-            init) is rescaled around its mean to their standard deviation: the GHN sets the values' structure, the
-            model's author the scale its layers were designed for (timm's ``trunc_normal(std=.02)``, a zero-init
-            classifier's neighbours...). Without it, predictions follow the GHN's fan-in rules, which can explode
-            through depth in models built for other scales (a StarNet's ``x1 * x2`` blocks). Norm weights, biases
-            and one-element tensors keep the GHN's values.
+        keep_scale: no predicted weight of rank >= 2 is wider than the values it replaces (the model's own init):
+            one whose standard deviation is larger is rescaled around its mean down to theirs. Models built for
+            smaller weights than the GHN's fan-in rules give (timm's ``trunc_normal(std=.02)``, GPT-2's 0.02) keep
+            the scale their layers were designed for; without it a StarNet's ``x1 * x2`` blocks blow activations up
+            through depth. Norm weights, biases and one-element tensors keep the GHN's values.
 
     Returns:
         An :class:`InitReport` listing predicted and not-predicted parameters.
@@ -139,7 +138,7 @@ def init_(
         previous = {name: params[name].data.float().std().item() for name in data.param_names
                     if keep_scale and params[name].dim() >= 2 and params[name].numel() > 1}
         written = ghn.write_(data, {name: params[name].data for name in data.param_names})
-        report.rescaled = _rescale_(params, previous)
+        report.rescaled = _cap_scale_(params, previous)
     for name in written:
         report.predicted.extend(aliases.get(name, [name]))
         report.predicted_numel += params[name].numel()

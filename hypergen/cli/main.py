@@ -208,9 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``hypergen`` command line; returns the exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    # the library's progress lines (BatchNorm re-estimation, ...) only with -v; this module's own lines always
-    logging.getLogger("hypergen").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     log.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    if not args.verbose:  # per-net progress lines of long commands (BatchNorm re-estimation...) only with -v
+        for name in ("hypergen.apply", "hypergen.evaluate"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return args.func(args)
     except (ValueError, ImportError, RuntimeError, KeyError, FileNotFoundError) as err:

@@ -98,6 +98,10 @@ def _stored_config(metadata: dict[str, str]) -> GHNConfig:
     values.setdefault("positional", False)
     values.setdefault("base", False)
     values.setdefault("center_nodes", False)
+    # Written before convolutions had their own beta: they were scaled with weight_beta.
+    scaling = values.get("scaling")
+    if isinstance(scaling, dict):
+        scaling.setdefault("kernel_beta", scaling.get("weight_beta", 1.0))
     return GHNConfig.from_dict(values)
 
 

@@ -17,7 +17,9 @@ class ScalingConfig:
         center: subtract each raw tensor's mean (weights are then zero-mean, norm weights average exactly 1).
         normalize: divide each raw tensor by its standard deviation before scaling (per-tensor statistics are then
             set by the rules below whatever the GHN's state; the GHN keeps a learned, bounded gain per tensor).
-        weight_beta: conv/linear/attention weights get std ``sqrt(weight_beta / fan_in)`` (GHN-2's beta; 1 = LeCun).
+        weight_beta: linear/attention weights get std ``sqrt(weight_beta / fan_in)`` (GHN-2's beta; 1 = LeCun).
+        kernel_beta: the same for weights with a kernel (convolutions); 2 = He, as torchvision's ReLU nets: with
+            LeCun's 1, an untrained GHN's ResNet-50 kept 1/23 of default init's activation scale in eval mode.
         embedding_std: std of embedding tables (PyTorch's ``nn.Embedding`` default is 1).
         bias_std: biases get std ``bias_std / sqrt(fan_in)`` of their node's weight (0.577: PyTorch's default).
         norm_weight_spread: norm weights are ``1 + spread * w`` (``w`` of unit RMS).
@@ -30,6 +32,7 @@ class ScalingConfig:
     center: bool = True
     normalize: bool = True
     weight_beta: float = 1.0
+    kernel_beta: float = 2.0
     embedding_std: float = 1.0
     bias_std: float = 0.577
     norm_weight_spread: float = 0.1
@@ -50,8 +53,9 @@ class GHNConfig:
         gnn_layers: transformer layers, or rounds of forward+backward sweeps for the gated GNN.
         heads: attention heads (transformer).
         max_distance: shortest-path distances above this share one attention-bias bucket.
-        decoder: decoder name in :data:`hypergen.ghn.decoders.DECODER_REGISTRY` (``"lowrank"`` or ``"tiling"``).
-        rank: rank of the low-rank factors.
+        decoder: decoder name in :data:`hypergen.ghn.decoders.DECODER_REGISTRY` (``"core"``: low-rank with a dense
+            core, the default; ``"lowrank"``: factor pairs; ``"tiling"``: GHN-2's, a baseline).
+        rank: rank of the low-rank decoders' products (the core's size for ``"core"``).
         index_features: width ``E`` of the row/column index encodings (low-rank decoder).
         index_encoding: how the low-rank decoder encodes row/column positions (:data:`hypergen.ghn.encodings.
             INDEX_ENCODINGS`): ``"relative"`` (default: position relative to the width) or ``"absolute"``
@@ -74,11 +78,11 @@ class GHNConfig:
     gnn_layers: int = 3
     heads: int = 8
     max_distance: int = 50
-    decoder: str = "lowrank"
-    rank: int = 16
+    decoder: str = "core"
+    rank: int = 32
     index_features: int = 64
     index_encoding: str = "relative"
-    base: bool = False
+    base: bool = True
     tile_size: int = 32
     mip: bool = False
     positional: bool = True

@@ -12,7 +12,8 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "INDEX_ENCODINGS", "KERNEL_DIMS", "KERNEL_FEATURES", "SEED_OFFSET", "absolute_index_encoding", "index_encoding", "seeded_uniform",
+    "INDEX_ENCODINGS", "KERNEL_DIMS", "KERNEL_FEATURES", "SEED_OFFSET", "absolute_index_encoding", "index_encoding",
+    "seeded_uniform",
     "kernel_position_encoding", "log_size_encoding",
 ]
 
@@ -115,6 +116,37 @@ def absolute_index_encoding(n: int, num_features: int, *, seed: int = 0,
     phases = 2 * math.pi * torch.rand(num_features, generator=generator, dtype=torch.float64)
     positions = torch.arange(n, dtype=torch.float64)[:, None] + 0.5
     return (math.sqrt(2.0) * torch.cos(positions * freqs + phases)).float().to(device)
+
+
+class IndexCodeCache:
+    """Index encodings of an encoding scheme by width and device, computed once (the same widths recur in every
+    layer and every step) and kept up to ``size`` of them.
+
+    Args:
+        encoding: name in :data:`INDEX_ENCODINGS`.
+        features: ``E``, columns per code.
+        seed: the encoding's seed.
+        size: widths kept.
+
+    Raises:
+        KeyError: unknown ``encoding`` (lists the known ones).
+    """
+
+    def __init__(self, encoding: str, features: int, seed: int = 0, size: int = 512) -> None:
+        from hypergen.registry import lookup
+
+        self.encode = lookup(INDEX_ENCODINGS, encoding, "index encoding")
+        self.features, self.seed, self.size = features, seed, size
+        self._codes: dict[tuple[int, str], Tensor] = {}
+
+    def __call__(self, n: int, device: torch.device) -> Tensor:
+        """``[n, E]`` codes of the positions ``0..n-1``."""
+        key = (n, str(device))
+        if key not in self._codes:
+            if len(self._codes) >= self.size:
+                self._codes.pop(next(iter(self._codes)))
+            self._codes[key] = self.encode(n, self.features, seed=self.seed, device=device)
+        return self._codes[key]
 
 
 #: Index encodings by name: ``"relative"`` (:func:`index_encoding`, the default: positions relative to the width,

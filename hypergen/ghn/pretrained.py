@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "CACHE_ENV", "PATH_ENV", "PretrainedGHN", "PretrainedRegistry", "default_pretrained", "fetch_url", "list_pretrained",
+    "CACHE_ENV", "PATH_ENV", "PretrainedGHN", "PretrainedRegistry", "default_pretrained", "fetch_url",
+    "list_pretrained",
     "register_pretrained", "register_pretrained_dir", "resolve_ghn",
 ]
 

@@ -9,7 +9,8 @@ written exactly once:
 ==============  ======================================  ==========================================================
 role            applies to                              value
 ==============  ======================================  ==========================================================
-``weight``      conv/linear/attention weights (>=2-D)   ``g * sqrt(weight_beta / fan_in) * w`` (GHN-2 fan-in)
+``weight``      conv/linear/attention weights (>=2-D)   ``g * sqrt(beta / fan_in) * w`` (GHN-2 fan-in; ``beta`` is
+                                                        ``kernel_beta`` for convolutions, ``weight_beta`` else)
 ``embedding``   embedding tables                        ``g * embedding_std * w``
 ``norm_weight`` BatchNorm/LayerNorm/... weights          ``1 + g * norm_weight_spread * w``
 ``norm_bias``   norm biases                             ``g * norm_bias_std * w``
@@ -87,6 +88,9 @@ _RULES: dict[str, _Rule] = {
 }
 
 
+_EPS = 1e-12
+
+
 class ParamScaler(nn.Module):
     """Applies the role's rule with a learned, bounded per-tensor gain.
 
@@ -119,13 +123,20 @@ class ParamScaler(nn.Module):
     def coefficients(self, raw: RawParams, role: str, fan_in: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
         """``(scale [G], offset [G])`` such that the weights are ``scale * raw + offset``."""
         scale, offset = _RULES[role](fan_in.to(cond.dtype), self.gain(cond), self.config)
+        if role == "weight" and raw.layout.kernel:  # convolutions: kernel_beta instead of weight_beta
+            scale = scale * math.sqrt(self.config.kernel_beta / self.config.weight_beta)
         if math.prod(raw.layout.shape) == 1 and (self.config.center or self.config.normalize):
             # one scalar has no spread: centred it is 0, and normalising would blow rounding noise up to any value;
             # it gets its role's offset (a PReLU slope or a layer scale gets scale_value, a bias 0)
             return torch.zeros_like(scale), offset
         mean = raw.mean() if self.config.center else torch.zeros_like(scale)
         if self.config.normalize:
-            spread = (raw.rms().square() - mean.square()).clamp(min=0).sqrt() if self.config.center else raw.rms()
+            # sqrt(x + eps): a tensor whose values all became equal (spread 0) must not give an infinite gradient
+            # (sqrt'(0)), which turned every GHN gradient into NaN
+            if self.config.center:
+                spread = ((raw.rms().square() - mean.square()).clamp(min=0) + _EPS).sqrt()
+            else:
+                spread = raw.rms()
             scale = scale / (spread + 1e-12)
         return scale, offset - scale * mean
 

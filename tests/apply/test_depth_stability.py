@@ -34,4 +34,9 @@ def test_untrained_ghn_keeps_eval_mode_activations_within_10x_of_default_init(sp
     default = _classifier_input_std(model, x)
     ghn.init_(model)
     predicted = _classifier_input_std(model, x)
-    assert 0.1 <= predicted / default <= 10.0, (spec, predicted, default)
+    if default < 1e-6:
+        # torchvision's EfficientNet-B0 is itself degenerate here: its default init shrinks activations ~30x per stage
+        # in eval mode with fresh BatchNorm statistics (classifier inputs of std 1.6e-14); the GHN's must stay sane
+        assert 1e-3 <= predicted <= 1e2, (spec, predicted, default)
+    else:
+        assert 0.1 <= predicted / default <= 10.0, (spec, predicted, default)

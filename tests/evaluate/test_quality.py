@@ -54,6 +54,6 @@ def test_predicted_quality_of_an_untrained_ghn_on_sampled_nets():
     quality = predicted_quality(GraphHyperNetwork(GHNConfig(hidden=32, heads=4, base=True)), nets, [x[:64]], [(x, y)])
     assert len(quality.accuracy) == 2 and all(0.0 <= a <= 1.0 for a in quality.accuracy)
     assert quality.repeated_units == 0.0  # the low-rank decoder with its base never repeats a unit
-    assert quality.similarity is None or quality.similarity < 0.9
+    assert quality.similarity is None or quality.similarity < 0.95  # layers of a shape differ
     with pytest.raises(ValueError, match="at least one net"):
         predicted_quality(GraphHyperNetwork(GHNConfig(hidden=32, heads=4)), [], [x], [(x, y)])

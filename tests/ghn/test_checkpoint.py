@@ -99,7 +99,7 @@ def test_non_finite_ghns_are_refused_at_save_load_and_write(tmp_path):
     from hypergen.ghn.checkpoint import _digest
 
     torch.manual_seed(0)
-    ghn = GraphHyperNetwork(GHNConfig(hidden=16, heads=2, rank=4, index_features=8))
+    ghn = GraphHyperNetwork(GHNConfig(hidden=16, heads=2, decoder="lowrank", rank=4, index_features=8))
     path = save_ghn(ghn, tmp_path / "ok.safetensors")
     assert (path.stat().st_mode & 0o777) != 0o600  # readable by others as the umask allows
     with torch.no_grad():

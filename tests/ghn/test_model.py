@@ -16,8 +16,7 @@ from hypergen.graph.data import batch_graphs, to_data
 from hypergen.zoo import load_model
 
 VARIANTS = [dict(), dict(gnn="gated"), dict(decoder="tiling"), dict(mip=True), dict(gnn="gated", decoder="tiling"),
-            dict(base=True), dict(positional=False), dict(decoder="core"), dict(center_nodes=True),
-            dict(gnn="gated_sync")]
+            dict(base=True), dict(positional=False), dict(decoder="core"), dict(center_nodes=True)]
 
 
 def _small_cnn(num_classes: int = 10) -> nn.Module:
@@ -99,6 +98,10 @@ def _assert_within_factor_two(predicted, reference, covered):
         ref_std, pred_std = ref.float().std().item(), pred.float().std().item()
         if name in _TIED_EMBEDDINGS:
             ref_std = ref.shape[1] ** -0.5
+        if ref.dim() > 2 and "norm" not in name:
+            # convolutions are scaled as He init, sqrt(2 / fan_in) (ScalingConfig.kernel_beta = 2; torchvision's conv
+            # nets use kaiming_normal themselves), not PyTorch's generic layer default sqrt(1 / (3 fan_in))
+            ref_std *= 6 ** 0.5
         if ref_std > 0:
             if not 0.5 <= pred_std / ref_std <= 2.0:
                 problems.append(f"{name}: std {pred_std:.4g} vs default {ref_std:.4g}")
@@ -136,8 +139,7 @@ def test_gradients_flow_and_a_step_lowers_the_loss(variant):
     assert loss_fn().item() < first.item() - 0.1
 
 
-@pytest.mark.parametrize(("gnn", "base"), [("transformer", False), ("gated", False), ("transformer", True),
-                                           ("gated_sync", True)])
+@pytest.mark.parametrize(("gnn", "base"), [("transformer", False), ("gated", False), ("transformer", True)])
 def test_batched_prediction_equals_single(gnn, base):
     torch.manual_seed(0)
     ghn = GraphHyperNetwork(GHNConfig(hidden=32, heads=4, gnn=gnn, base=base)).eval()
@@ -251,20 +253,20 @@ def test_same_op_nodes_at_different_depths_get_different_weights():
     similarity = {}
     for positional in (False, True):
         torch.manual_seed(0)
-        ghn = GraphHyperNetwork(GHNConfig(positional=positional)).eval()
+        ghn = GraphHyperNetwork(GHNConfig(positional=positional, decoder="lowrank", base=False)).eval()
         with torch.no_grad():
             similarity[positional] = same_shape_similarity(ghn(data).items())
     assert similarity[False] > 0.95 and similarity[True] < 0.9
 
 
-def test_init_keeps_each_weights_scale_by_default():
-    """init_ rescales predicted weights to the std of the values they replace (HF's GPT-2: 0.02 everywhere)."""
+def test_init_caps_each_weights_scale_at_the_models_own_by_default():
+    """init_ never predicts weights wider than the values they replace (HF's GPT-2: 0.02, below the fan-in rule)."""
     torch.manual_seed(0)
     zoo = load_model("hf:gpt2:causal_lm", device="cpu", n_layer=2, n_embd=128, n_head=4, vocab_size=1000)
     before = {n: p.detach().std().item() for n, p in zoo.model.named_parameters() if p.dim() >= 2}
     report = GraphHyperNetwork().eval().init_(zoo.model, zoo.example_inputs)
     after = dict(zoo.model.named_parameters())
-    assert report.rescaled == len(before) and "rescaled to their previous std" in report.summary()
+    assert report.rescaled == len(before) and "rescaled down to their previous std" in report.summary()
     for name, std in before.items():
         assert after[name].std().item() == pytest.approx(std, rel=1e-3), name
     assert after["transformer.h.0.ln_1.weight"].mean().item() == pytest.approx(1.0, abs=0.05)  # vectors: GHN's own

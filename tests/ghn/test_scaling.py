@@ -49,3 +49,19 @@ def test_gain_is_bounded():
     with torch.no_grad():
         scaler.gain_head.bias.fill_(100.0)
     assert torch.allclose(scaler.gain(torch.zeros(3, 4)), torch.full((3,), 4.0))
+
+
+def test_a_tensor_whose_values_became_equal_keeps_gradients_finite():
+    """A 2-element vector whose entries met gave sqrt'(0) in the spread and NaN in every GHN gradient (seen in
+    training at step 386); the spread is sqrt(var + eps)."""
+    scaler = ParamScaler(8, ScalingConfig())
+    values = torch.tensor([[0.3, 0.3]], requires_grad=True)
+    cond = torch.randn(1, 8, requires_grad=True)
+    out = scaler(DenseParams(values, TensorLayout.of((2,))), "bias", torch.ones(1), cond)
+    out.sum().backward()
+    assert torch.isfinite(values.grad).all() and torch.isfinite(cond.grad).all()
+    a = torch.zeros(1, 3, 2, requires_grad=True)  # a product that is exactly zero
+    from hypergen.ghn.decoders import LowRankParams
+
+    LowRankParams(a, torch.ones(1, 4, 2), TensorLayout.of((3, 4))).low_rank_rms().sum().backward()
+    assert torch.isfinite(a.grad).all()

@@ -49,7 +49,7 @@ def test_experiment_fmnist_cpu(tmp_path):
     assert cfg.name == "fmnist_cpu" and cfg.hydra.run.dir == "runs/fmnist_cpu"
     assert (cfg.archs.family, cfg.data.name, cfg.trainer.accelerator) == ("deepnets", "fashion_mnist", "cpu")
     assert cfg.decoder.decoder == "tiling"
-    assert (cfg.ghn.gnn, cfg.ghn.hidden, cfg.trainer.max_steps) == ("gated", 128, 1300)
+    assert (cfg.ghn.gnn, cfg.ghn.hidden, cfg.ghn.positional, cfg.trainer.max_steps) == ("gated", 128, False, 1300)
     datamodule = builders.build_datamodule(cfg.data)
     pool = builders.build_arch_pool(cfg.archs, datamodule, virtual_edge_cutoff=cfg.ghn.max_distance)
     # sized for one core: every net (training and held-out) has a stride-2 stem, 4-8 cells and 5K-40K parameters
@@ -59,8 +59,20 @@ def test_experiment_fmnist_cpu(tmp_path):
                for s in specs)
 
 
+def test_experiment_fmnist_cpu_lowrank_is_the_same_task_with_the_default_low_rank_ghn(tmp_path):
+    cfg = _compose(tmp_path, "experiment=fmnist_cpu_lowrank")
+    base = _compose(tmp_path, "experiment=fmnist_cpu")
+    assert cfg.name == "fmnist_cpu_lowrank"
+    assert (cfg.decoder.decoder, cfg.decoder.rank, cfg.decoder.base) == ("core", 32, True)
+    assert (cfg.ghn.gnn, cfg.ghn.hidden, cfg.ghn.positional) == ("transformer", 128, True)
+    config = GHNConfig.from_dict({**OmegaConf.to_container(cfg.ghn), **OmegaConf.to_container(cfg.decoder)})
+    assert config == GHNConfig()  # the library default
+    for key in ("archs", "data", "module", "trainer"):
+        assert OmegaConf.to_container(cfg[key]) == OmegaConf.to_container(base[key]), key
+
+
 @pytest.mark.parametrize("ghn", ["default", "ghn2"])
-@pytest.mark.parametrize("decoder", ["lowrank", "tiling"])
+@pytest.mark.parametrize("decoder", ["core", "lowrank", "tiling"])
 def test_ghn_and_decoder_groups_are_ghn_config_fields(tmp_path, ghn, decoder):
     cfg = _compose(tmp_path, f"ghn={ghn}", f"decoder={decoder}")
     config = GHNConfig.from_dict({**OmegaConf.to_container(cfg.ghn), **OmegaConf.to_container(cfg.decoder)})

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from hypergen.ghn.config import GHNConfig
 
 __all__ = [
-    "CoreDecoder", "DECODER_REGISTRY", "DenseParams", "LowRankDecoder", "LowRankParams", "ParamDecoder", "RawParams", "TensorLayout",
+    "CoreDecoder", "DECODER_REGISTRY", "DenseParams", "LowRankDecoder", "LowRankParams", "ParamDecoder", "RawParams",
+    "TensorLayout",
     "TilingDecoder", "build_decoder",
 ]
 

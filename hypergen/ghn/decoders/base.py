@@ -123,7 +123,7 @@ class LowRankParams(RawParams):
         gram_a = self.a.transpose(1, 2) @ self.a
         gram_b = self.b.transpose(1, 2) @ self.b
         sq = (gram_a * gram_b).sum(dim=(1, 2)).clamp(min=0)
-        return torch.sqrt(sq / (self.a.shape[1] * self.b.shape[1]))
+        return torch.sqrt(sq / (self.a.shape[1] * self.b.shape[1]) + 1e-12)  # eps: finite gradient at 0
 
     def rms(self) -> Tensor:  # noqa: D102
         # the base has unit mean square and is uncorrelated with the factors (up to O(1/sqrt(numel)))

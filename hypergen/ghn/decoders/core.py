@@ -21,15 +21,13 @@ import torch
 from torch import Tensor, nn
 
 from hypergen.ghn.decoders.base import DenseParams, LowRankParams, ParamDecoder, TensorLayout
-from hypergen.ghn.decoders.lowrank import INITIAL_MIX_LOGIT, with_seeded_base
+from hypergen.ghn.decoders.lowrank import mix_head, with_seeded_base
 from hypergen.ghn.decoders.tiling import fit_kernel
-from hypergen.ghn.encodings import INDEX_ENCODINGS
-from hypergen.registry import lookup
+from hypergen.ghn.encodings import IndexCodeCache
 
 __all__ = ["CoreDecoder"]
 
 _BLOCK_KERNEL = 3
-_CACHE_SIZE = 512
 
 
 class CoreDecoder(ParamDecoder):
@@ -52,23 +50,10 @@ class CoreDecoder(ParamDecoder):
         if rank % 2:
             raise ValueError(f"the core decoder's rank must be even, got {rank}")
         self.rank, self.seed = rank, seed
-        self.encode_index = lookup(INDEX_ENCODINGS, index_encoding, "index encoding")
-        self._cache: dict[tuple[int, str], Tensor] = {}
+        self._codes = IndexCodeCache(index_encoding, rank, seed)
         self.core_head = nn.Linear(hidden, rank * rank * _BLOCK_KERNEL ** 2)
         self.vector_head = nn.Linear(hidden, rank)
-        self.mix_head = nn.Linear(hidden, 1) if base else None
-        if self.mix_head is not None:
-            nn.init.zeros_(self.mix_head.weight)
-            nn.init.constant_(self.mix_head.bias, INITIAL_MIX_LOGIT)
-
-    def _codes(self, n: int, device: torch.device) -> Tensor:
-        """``[n, r]`` index encoding, cached (the same widths recur in every layer and every step)."""
-        key = (n, str(device))
-        if key not in self._cache:
-            if len(self._cache) >= _CACHE_SIZE:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = self.encode_index(n, self.rank, seed=self.seed, device=device)
-        return self._cache[key]
+        self.mix_head = mix_head(hidden) if base else None
 
     def forward(self, cond: Tensor, layout: TensorLayout,  # noqa: D102 (see ParamDecoder)
                 ids: Tensor | None = None) -> DenseParams | LowRankParams:
@@ -83,4 +68,4 @@ class CoreDecoder(ParamDecoder):
         a = rows.unsqueeze(0).expand(g, -1, -1)
         if self.mix_head is None:
             return LowRankParams(a, b, layout)
-        return with_seeded_base(a, b, layout, self.mix_head(cond).squeeze(-1), ids)
+        return with_seeded_base(a, b, layout, self.mix_head(cond).squeeze(-1), r, ids)

@@ -22,49 +22,49 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hypergen.ghn.decoders.base import DenseParams, LowRankParams, ParamDecoder, TensorLayout
-from hypergen.ghn.encodings import INDEX_ENCODINGS, KERNEL_FEATURES, kernel_position_encoding
-from hypergen.registry import lookup
+from hypergen.ghn.encodings import KERNEL_FEATURES, IndexCodeCache, kernel_position_encoding
 
-__all__ = ["INITIAL_MIX_LOGIT", "LowRankDecoder", "with_seeded_base"]
-
-_CACHE_SIZE = 512  # distinct widths whose index encodings are kept
+__all__ = ["LowRankDecoder", "mix_head", "mix_offset", "with_seeded_base"]
 
 
-_POWER_STEPS = 12
-#: ``t = pi/2 * sigmoid(logit)`` starts at ``pi/6``: the product weighs half the base (``tan(pi/6) = 0.58``), so even
-#: in its own directions it amplifies less than a typical direction of the base (ResNet-50, untrained GHN, eval mode
-#: with BatchNorm statistics kept: output std 12x default init's at ``pi/4``).
-INITIAL_MIX_LOGIT = -math.log(2.0)
+
+def mix_offset(rank: int, layout: TensorLayout) -> float:
+    """Logit of the initial mix ``t0``: ``sin(t0)^2 = rank / min(rows, cols * kernel)``, capped at ``1 - 1e-3``.
+
+    A rank-``r`` product with the mean square of an ``n x m`` tensor has singular values about ``sqrt(min(n, m) / r)``
+    times larger than a full-rank one's; with this share they are about the base's, so wide layers start mostly
+    full-rank, while layers no wider than ``r`` start as (nearly) the product alone: the GHN's own prediction, with
+    nothing random in the way of learning. (The learned mix moves slowly: over a 1300-step run its logit moves by
+    well under 1, so this start decides what training sees. A share set by the product's effective rank instead,
+    which bounds its largest singular value by the base's, left 25-40% of the variance to the product in our training
+    nets, and GHNs trained with 15% learned nothing in 340 steps.)
+    """
+    share = min(rank / min(layout.rows, (layout.cols or 1) * layout.kernel_numel), 1 - 1e-3)
+    fraction = math.asin(math.sqrt(share)) / (math.pi / 2)  # t0 / (pi / 2)
+    return math.log(fraction / (1 - fraction))
 
 
-def _top_singular_value(a: Tensor, b: Tensor) -> Tensor:
-    """``[G]`` largest singular value of ``a[g] @ b[g].T`` from ``r x r`` Gram matrices (power iteration)."""
-    m = (a.transpose(1, 2) @ a) @ (b.transpose(1, 2) @ b)  # [G, r, r], eigenvalues = squared singular values
-    v = torch.ones(m.shape[0], m.shape[1], 1, device=m.device, dtype=m.dtype)
-    with torch.no_grad():  # the direction converges without gradients; the value below keeps them
-        for _ in range(_POWER_STEPS):
-            v = m @ v
-            v = v / (v.norm(dim=1, keepdim=True) + 1e-30)
-    return ((v.transpose(1, 2) @ m @ v).squeeze(-1).squeeze(-1) / (v.square().sum((1, 2)) + 1e-30)).clamp(
-        min=0).sqrt()
+def mix_head(hidden: int) -> nn.Linear:
+    """The per-tensor mix logit ``z(h)`` of :func:`with_seeded_base`: zero at init (the start is :func:`mix_offset`)."""
+    head = nn.Linear(hidden, 1)
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
+    return head
 
 
-def with_seeded_base(a: Tensor, b: Tensor, layout: TensorLayout, mix_logit: Tensor,
+def with_seeded_base(a: Tensor, b: Tensor, layout: TensorLayout, mix_logit: Tensor, rank: int,
                      ids: Tensor | None) -> LowRankParams:
-    """``cos(t) * R + sin(t) * s * A B^T`` as :class:`LowRankParams`, with ``R`` the seeded base of ``ids``
-    (unit variance), ``s`` scaling the product's largest singular value to the base's root-mean-square one
-    (``sqrt(max(n, m K))``) and ``t = pi/2 * sigmoid(mix_logit)`` (``pi/6`` at init, :data:`INITIAL_MIX_LOGIT`): no direction of the product
-    amplifies more than a typical direction of the base, so the products of consecutive layers, which share the index
-    codes' subspace, do not compound through depth.
+    """``cos(t) * R + sin(t) * A B^T / rms(A B^T)`` as :class:`LowRankParams`, with ``R`` the seeded base of ``ids``
+    (unit variance) and ``t = pi/2 * sigmoid(mix_logit + z0)`` (``z0``: :func:`mix_offset` of ``rank``).
 
     Raises:
         ValueError: ``ids`` is None (the base is seeded by them).
     """
     if ids is None:
         raise ValueError("this low-rank decoder has a seeded base and needs the tensors' ids")
-    t = (math.pi / 2) * torch.sigmoid(mix_logit)  # [G]
-    reference = math.sqrt(max(layout.rows, (layout.cols or 1) * layout.kernel_numel))
-    a = a * (torch.sin(t) * reference / (_top_singular_value(a, b) + 1e-12)).view(-1, 1, 1)
+    t = (math.pi / 2) * torch.sigmoid(mix_logit + mix_offset(rank, layout))  # [G]
+    low = LowRankParams(a, b, layout).low_rank_rms()
+    a = a * (torch.sin(t) / (low + 1e-12)).view(-1, 1, 1)
     return LowRankParams(a, b, layout, base_scale=torch.cos(t), base_ids=ids)
 
 
@@ -80,10 +80,10 @@ class LowRankDecoder(ParamDecoder):
         seed: seed of the index encodings' pseudo-random frequencies.
         index_encoding: name in :data:`~hypergen.ghn.encodings.INDEX_ENCODINGS` (``"absolute"``, ``"relative"``).
         base: matrices and kernels get a seeded full-rank base next to the low-rank product:
-            ``cos(t) * R + sin(t) * s L`` with ``R`` fixed pseudo-random values of unit variance (seeded by the
+            ``cos(t) * R + sin(t) * L / rms(L)`` with ``R`` fixed pseudo-random values of unit variance (seeded by the
             tensor's id, :func:`~hypergen.ghn.encodings.seeded_uniform`), ``L`` the low-rank product and the mix
-            ``t = pi/2 * sigmoid(z(h))`` learned per tensor, the product scaled so its largest singular value
-            is the base's (:func:`with_seeded_base`). Predictions are full-rank at any
+            ``t = pi/2 * sigmoid(z(h) + z0)`` learned per tensor, starting where the product's largest singular
+            values match the base's (``z0``: :func:`mix_offset`). Predictions are full-rank at any
             width, and consecutive layers' factors, which share the index codes' subspace, no longer compound.
 
     Raises:
@@ -96,30 +96,17 @@ class LowRankDecoder(ParamDecoder):
         if index_features % 2:
             raise ValueError(f"index_features must be even, got {index_features}")
         self.rank, self.features, self.mip, self.seed = rank, index_features, mip, seed
-        self.encode_index = lookup(INDEX_ENCODINGS, index_encoding, "index encoding")
-        self._cache: dict[tuple[int, str], Tensor] = {}  # fixed encodings by (width, device); not parameters
+        self._index_encoding = IndexCodeCache(index_encoding, index_features, seed)  # fixed codes, not parameters
         core = index_features * rank
         self.row_head = nn.Linear(hidden, core)
         self.col_head = nn.Linear(hidden, core)
         self.kernel_head = nn.Linear(hidden, (KERNEL_FEATURES + 1) * rank)
         self.vector_head = nn.Linear(hidden, index_features)
-        self.mix_head = nn.Linear(hidden, 1) if base else None
-        if self.mix_head is not None:
-            nn.init.zeros_(self.mix_head.weight)
-            nn.init.constant_(self.mix_head.bias, INITIAL_MIX_LOGIT)
+        self.mix_head = mix_head(hidden) if base else None
         if mip:
             self.row_base = nn.Parameter(torch.randn(core) / math.sqrt(hidden))
             self.col_base = nn.Parameter(torch.randn(core) / math.sqrt(hidden))
             self.vector_base = nn.Parameter(torch.randn(index_features) / math.sqrt(hidden))
-
-    def _index_encoding(self, n: int, device: torch.device) -> Tensor:
-        """Cached index encoding (the same widths recur in every layer and every step)."""
-        key = (n, str(device))
-        if key not in self._cache:
-            if len(self._cache) >= _CACHE_SIZE:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = self.encode_index(n, self.features, seed=self.seed, device=device)
-        return self._cache[key]
 
     def _inputs(self, cond: Tensor) -> Tensor:
         return F.normalize(cond, dim=-1) * math.sqrt(cond.shape[-1]) if self.mip else cond
@@ -142,7 +129,7 @@ class LowRankDecoder(ParamDecoder):
         a = a / (e * math.sqrt(r))
         if self.mix_head is None:
             return LowRankParams(a, b, layout)
-        return with_seeded_base(a, b, layout, self.mix_head(cond).squeeze(-1), ids)
+        return with_seeded_base(a, b, layout, self.mix_head(cond).squeeze(-1), r, ids)
 
     def _kernel_factor(self, cond: Tensor, kernel: tuple[int, ...]) -> Tensor:
         """``S``: ``[G, K, r]`` with unit RMS over the kernel positions of each rank component."""

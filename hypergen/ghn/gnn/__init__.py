@@ -7,17 +7,15 @@ from collections.abc import Callable
 from torch import nn
 
 from hypergen.ghn.gnn.gated import GatedGNN
-from hypergen.ghn.gnn.sync import SyncGatedGNN
 from hypergen.ghn.gnn.transformer import GraphTransformer
 from hypergen.registry import lookup
 
-__all__ = ["GNN_REGISTRY", "GatedGNN", "GraphTransformer", "SyncGatedGNN", "build_gnn"]
+__all__ = ["GNN_REGISTRY", "GatedGNN", "GraphTransformer", "build_gnn"]
 
 #: name -> factory(hidden, layers, heads, max_distance) of a module ``(h [N, hidden], data) -> [N, hidden]``.
 GNN_REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "transformer": lambda hidden, layers, heads, max_distance: GraphTransformer(hidden, layers, heads, max_distance),
     "gated": lambda hidden, layers, heads, max_distance: GatedGNN(hidden, rounds=layers),
-    "gated_sync": lambda hidden, layers, heads, max_distance: SyncGatedGNN(hidden, rounds=layers),
 }
 
 

@@ -92,8 +92,8 @@ class GraphTransformer(nn.Module):
     (see :func:`distance_buckets`) tells upstream from downstream nodes and near from far ones, as in GHN-3.
 
     The bias starts as a distance prior (ALiBi-like): head ``i`` penalises a node ``d`` steps away by
-    ``slope_i * d`` (geometric slopes from ``2^(-8 / heads)`` down to ``2^-8``: local to nearly global heads) and unrelated nodes as the
-    farthest. With a zero bias, attention at init is uniform over the graph, every node receives the same average,
+    ``slope_i * d`` (geometric slopes from ``2^(-8 / heads)`` down to ``2^-8``: local to nearly global heads) and
+    unrelated nodes as the farthest. With a zero bias, attention at init is uniform over the graph, every node receives the same average,
     and nodes of one op end up with nearly equal embeddings; with the prior, each node starts from its neighbourhood.
 
     Args:
