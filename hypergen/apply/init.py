@@ -136,7 +136,7 @@ def init_(
     aliases = unique_parameters(model)
     with torch.no_grad():
         previous = {name: params[name].data.float().std().item() for name in data.param_names
-                    if keep_scale and params[name].dim() >= 2 and params[name].numel() > 1}
+                    if params[name].dim() >= 2 and params[name].numel() > 1} if keep_scale else {}
         written = ghn.write_(data, {name: params[name].data for name in data.param_names})
         report.rescaled = _cap_scale_(params, previous)
     for name in written:

@@ -51,14 +51,19 @@ def save_ghn(ghn: GraphHyperNetwork, path: str | Path) -> Path:
         "format": FORMAT, "format_version": FORMAT_VERSION, "hypergen_version": __version__,
         "config": json.dumps(ghn.config.to_dict()), "sha256": _digest(tensors),
     }
-    bad = [name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    bad = _non_finite(tensors)
     if bad:
-        raise ValueError(f"refusing to save a GHN with non-finite values in {bad[:5]}"
-                         f"{f' and {len(bad) - 5} more tensors' if len(bad) > 5 else ''}; its training diverged")
+        raise ValueError(f"refusing to save a GHN with non-finite values in {bad}; its training diverged")
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=metadata)
     _normal_permissions(path)
     return path
+
+
+def _non_finite(tensors: dict[str, torch.Tensor]) -> str:
+    """The names of floating-point tensors holding NaN or Inf, for an error message (``""`` when there are none)."""
+    bad = [name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    return f"{bad[:5]}{f' and {len(bad) - 5} more tensors' if len(bad) > 5 else ''}" if bad else ""
 
 
 def _normal_permissions(path: Path) -> None:
@@ -129,11 +134,10 @@ def load_ghn(path: str | Path, map_location: torch.device | str = "cpu") -> Grap
     metadata, tensors = _metadata(path)
     if _digest(tensors) != metadata.get("sha256"):
         raise CheckpointError(f"{str(path)!r} is corrupted: its tensors do not match the stored sha256 digest")
-    bad = [name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    bad = _non_finite(tensors)
     if bad:
-        raise CheckpointError(f"{str(path)!r} holds non-finite values (NaN or Inf) in {bad[:5]}"
-                              f"{f' and {len(bad) - 5} more tensors' if len(bad) > 5 else ''}: the GHN it was "
-                              "saved from had diverged; use an earlier checkpoint")
+        raise CheckpointError(f"{str(path)!r} holds non-finite values (NaN or Inf) in {bad}: the GHN it was saved "
+                              "from had diverged; use an earlier checkpoint")
     ghn = GraphHyperNetwork(_stored_config(metadata))
     missing, unexpected = ghn.load_state_dict(tensors, strict=False)
     if missing or unexpected:

@@ -11,6 +11,8 @@ import math
 import torch
 from torch import Tensor
 
+from hypergen.registry import lookup
+
 __all__ = [
     "INDEX_ENCODINGS", "KERNEL_DIMS", "KERNEL_FEATURES", "SEED_OFFSET", "absolute_index_encoding", "index_encoding",
     "seeded_uniform",
@@ -133,8 +135,6 @@ class IndexCodeCache:
     """
 
     def __init__(self, encoding: str, features: int, seed: int = 0, size: int = 512) -> None:
-        from hypergen.registry import lookup
-
         self.encode = lookup(INDEX_ENCODINGS, encoding, "index encoding")
         self.features, self.seed, self.size = features, seed, size
         self._codes: dict[tuple[int, str], Tensor] = {}

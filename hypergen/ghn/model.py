@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
+from torch_geometric.nn import global_mean_pool
 
 from hypergen.ghn.config import GHNConfig
 from hypergen.ghn.decoders import TensorLayout, build_decoder
@@ -135,10 +136,9 @@ class GraphHyperNetwork(nn.Module):
         h = self.gnn(self.encoder(data), data)
         if not self.config.center_nodes:
             return h
-        batch = data.batch if isinstance(data, Batch) else torch.zeros(h.shape[0], dtype=torch.long, device=h.device)
-        mean = torch.zeros(int(batch.max()) + 1 if h.shape[0] else 1, h.shape[1], device=h.device, dtype=h.dtype)
-        mean = mean.index_add(0, batch, h) / torch.bincount(batch, minlength=mean.shape[0]).clamp(min=1)[:, None]
-        return F.layer_norm(h - mean[batch], h.shape[1:])
+        batch = data.batch if isinstance(data, Batch) else None
+        mean = global_mean_pool(h, batch)  # [graphs, hidden]
+        return F.layer_norm(h - (mean if batch is None else mean[batch]), h.shape[1:])
 
     def plan(self, data: Data | Batch) -> list[ParamGroup]:
         """Group the parameters of ``data`` by shape and role (one decoder call per group)."""

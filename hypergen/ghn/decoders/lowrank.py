@@ -27,7 +27,6 @@ from hypergen.ghn.encodings import KERNEL_FEATURES, IndexCodeCache, kernel_posit
 __all__ = ["LowRankDecoder", "mix_head", "mix_offset", "with_seeded_base"]
 
 
-
 def mix_offset(rank: int, layout: TensorLayout) -> float:
     """Logit of the initial mix ``t0``: ``sin(t0)^2 = rank / min(rows, cols * kernel)``, capped at ``1 - 1e-3``.
 

@@ -93,8 +93,9 @@ class GraphTransformer(nn.Module):
 
     The bias starts as a distance prior (ALiBi-like): head ``i`` penalises a node ``d`` steps away by
     ``slope_i * d`` (geometric slopes from ``2^(-8 / heads)`` down to ``2^-8``: local to nearly global heads) and
-    unrelated nodes as the farthest. With a zero bias, attention at init is uniform over the graph, every node receives the same average,
-    and nodes of one op end up with nearly equal embeddings; with the prior, each node starts from its neighbourhood.
+    unrelated nodes as the farthest. With a zero bias, attention at init is uniform over the graph, every node
+    receives the same average, and nodes of one op end up with nearly equal embeddings; with the prior, each node
+    starts from its neighbourhood.
 
     Args:
         hidden: node embedding width.
