@@ -4,9 +4,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-# torch first and pinned: with 2.13.0 (CPU build) in place, nothing below can pull a newer CUDA torch.
-.venv/bin/pip install --quiet --disable-pip-version-check "torch==2.13.0"
+# torch and torchvision first, pinned for this machine (the library itself does not pin them): with the local CPU
+# build of torch 2.13.0 and its torchvision in place, nothing below can pull a newer CUDA torch.
+.venv/bin/pip install --quiet --disable-pip-version-check "torch==2.13.0" "torchvision==0.28.0"
 .venv/bin/pip install --quiet --disable-pip-version-check -e ".[all]"
+
+# torchvision 0.28.0's PyPI wheel is a CUDA build; on the CPU torch its import fails ("torchvision::nms does not
+# exist"). Where it does, a start-up hook (hypergen/compat/torchvision_startup.py, run from a .pth file) prepares torch
+# on the first `import torchvision`, so that users' code, lightning, timm and transformers import it unchanged.
+SITE=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+rm -f "$SITE/hypergen-torchvision.pth"
+if ! .venv/bin/python -c 'import torchvision' >/dev/null 2>&1; then
+    echo 'import importlib.util as _u, os as _o, runpy as _r; _s = _u.find_spec("hypergen"); _p = _s and _o.path.join(_o.path.dirname(_s.origin), "compat", "torchvision_startup.py"); _p and _o.path.exists(_p) and _r.run_path(_p)' \
+        > "$SITE/hypergen-torchvision.pth"
+    .venv/bin/python -c 'import torchvision' || { echo "setup.sh: torchvision still fails to import" >&2; exit 1; }
+fi
 
 # Fashion-MNIST, the default task data, is the Debian package dataset-fashion-mnist (IDX files in
 # /usr/share/datasets/fashion-mnist); skipped when it is there or $HYPERGEN_FASHION_MNIST_ROOT points at a copy.

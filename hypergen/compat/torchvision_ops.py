@@ -9,9 +9,11 @@ them fail to import as well.
 
 :func:`ensure_torchvision_importable` declares the operator *schemas* (copied from torchvision 0.28's C++ sources)
 in a ``torch.library`` fragment before ``torchvision`` is imported. Everything that is pure Python -- all model
-builders, transforms, datasets -- then works; the custom C++ kernels (NMS, RoI align, deformable convolution) stay
-unavailable and raise PyTorch's usual "could not run ... with arguments from the 'CPU' backend" error if called.
-Where the native extension does load (a matching CPU or CUDA install), this function does nothing.
+builders, transforms, datasets -- then works, and the two operators detection models need, ``nms`` and ``roi_align``,
+get CPU kernels written in PyTorch (:mod:`hypergen.compat.torchvision_kernels`), so Faster/Mask/Keypoint R-CNN,
+RetinaNet, FCOS and SSD run. The other C++ kernels (RoI pool, deformable convolution, ...) stay unavailable and raise
+PyTorch's usual "could not run ... with arguments from the 'CPU' backend" error if called. Where the native extension
+does load (a matching CPU or CUDA install), this function does nothing.
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import sys
 from pathlib import Path
 
 import torch
 
-__all__ = ["ensure_torchvision_importable", "torchvision_native_ops_available"]
+from hypergen.compat.torchvision_kernels import nms_cpu, roi_align_cpu
+
+__all__ = ["ensure_torchvision_importable", "finish_torchvision_import", "prepare_torchvision_import",
+           "torchvision_native_ops_available"]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +104,8 @@ def _schema_fragment() -> torch.library.Library:
     lib = torch.library.Library("torchvision", "FRAGMENT")
     for schema in _TORCHVISION_SCHEMAS:
         lib.define(schema)
+    lib.impl("nms", nms_cpu, "CPU")
+    lib.impl("roi_align", roi_align_cpu, "CPU")
     return lib
 
 
@@ -115,17 +123,55 @@ def ensure_torchvision_importable() -> bool:
     """
     if importlib.util.find_spec("torchvision") is None:
         return False
-    if not torchvision_native_ops_available():
-        _schema_fragment()
-        log.debug(
-            "torchvision's C++ operators are unavailable (CUDA wheel on CPU torch); declared their schemas so that "
-            "the pure-Python parts of torchvision import. NMS/RoI ops will raise if called."
-        )
+    prepare_torchvision_import()
     try:
-        import torchvision  # noqa: F401
+        import torchvision.extension  # noqa: F401
     except Exception as err:  # re-raised with the context the user needs
         raise ImportError(
             f"torchvision is installed but fails to import with torch {torch.__version__}: {err}. Install the "
             "torchvision release that pairs with this torch (see docs/install.md)."
         ) from err
+    finish_torchvision_import()
+    return True
+
+
+def prepare_torchvision_import() -> bool:
+    """Where torchvision's native extension does not load, declare its operators and register the CPU kernels.
+
+    The part of :func:`ensure_torchvision_importable` that must run *before* ``import torchvision``; it does not
+    import torchvision itself (the start-up hook of :mod:`hypergen.compat.torchvision_startup` calls it from inside
+    the import of torchvision).
+
+    Returns:
+        ``True`` if the operators were declared here, ``False`` if the native extension provides them.
+    """
+    if torchvision_native_ops_available():
+        return False
+    _schema_fragment()
+    log.debug("torchvision's C++ operators are unavailable (CUDA wheel on CPU torch); declared their schemas so that "
+              "torchvision imports; nms and roi_align run on hypergen's CPU kernels")
+    return True
+
+
+def finish_torchvision_import() -> None:
+    """The part of :func:`ensure_torchvision_importable` that runs once torchvision is imported: route its Python
+    ops to the registered kernels (nothing to do where the native extension loads)."""
+    import torchvision.extension
+
+    if not torchvision_native_ops_available():
+        _route_to_registered_kernels(torchvision.extension._has_ops)
+
+
+def _route_to_registered_kernels(has_ops: object) -> None:
+    """torchvision's Python ops ask ``_has_ops()`` (imported by name into several modules) before dispatching to
+    ``torch.ops.torchvision``; without the native extension it says no, and ``roi_align`` falls back to a
+    ``torch.compile``-d Python version (minutes to compile on CPU) while ``nms`` raises. Our CPU kernels are
+    registered, so every module's flag is switched to yes; operators without a kernel still fail in the dispatcher
+    with an error naming the operator and the backend."""
+    for name, module in list(sys.modules.items()):
+        if name.partition(".")[0] == "torchvision" and getattr(module, "_has_ops", None) is has_ops:
+            module._has_ops = _kernels_registered
+
+
+def _kernels_registered() -> bool:
     return True
