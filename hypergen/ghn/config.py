@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,10 +109,7 @@ class GHNConfig:
         Raises:
             ValueError: on a key that is not a config field (names the key and lists the valid ones).
         """
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown GHNConfig keys {unknown}; valid keys are {sorted(known)}")
+        _check_fields(cls, values)
         return cls(**values)
 
 
@@ -121,8 +119,24 @@ def _scaling_from_dict(values: dict[str, Any]) -> ScalingConfig:
     Raises:
         ValueError: on an unknown key (names it and lists the valid ones).
     """
-    known = {f.name for f in dataclasses.fields(ScalingConfig)}
-    bad = sorted(set(values) - known)
-    if bad:
-        raise ValueError(f"unknown ScalingConfig keys {bad}; valid keys are {sorted(known)}")
+    _check_fields(ScalingConfig, values)
     return ScalingConfig(**values)
+
+
+# field annotation -> the value types it accepts (an int is a fine float; a bool is not an int here)
+_SCALAR_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+def _check_fields(cls: type, values: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the first unknown key (with the closest valid one) or the first value of the
+    wrong type (with the type the field takes)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in values.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"unknown {cls.__name__} key {key!r}; {hint}valid keys are {sorted(fields)}")
+        accepted = _SCALAR_TYPES.get(str(fields[key].type))
+        if accepted and not (isinstance(value, accepted) and not (bool not in accepted and isinstance(value, bool))):
+            raise ValueError(f"{cls.__name__}.{key} must be of type {fields[key].type}, got {value!r} "
+                             f"({type(value).__name__}); e.g. {key}={fields[key].default!r}")

@@ -14,8 +14,8 @@ from torch import Tensor
 from hypergen.registry import lookup
 
 __all__ = [
-    "INDEX_ENCODINGS", "KERNEL_DIMS", "KERNEL_FEATURES", "SEED_OFFSET", "absolute_index_encoding", "index_encoding",
-    "seeded_uniform",
+    "INDEX_ENCODINGS", "KERNEL_DIMS", "KERNEL_FEATURES", "SEED_OFFSET", "absolute_index_encoding",
+    "identity_index_encoding", "index_encoding", "seeded_uniform",
     "kernel_position_encoding", "log_size_encoding",
 ]
 
@@ -120,6 +120,33 @@ def absolute_index_encoding(n: int, num_features: int, *, seed: int = 0,
     return (math.sqrt(2.0) * torch.cos(positions * freqs + phases)).float().to(device)
 
 
+def identity_index_encoding(n: int, num_features: int, *, seed: int = 0,
+                            device: torch.device | str = "cpu") -> Tensor:
+    """Width-independent encoding whose first ``num_features`` positions are the standard basis.
+
+    Row ``i < E`` is ``sqrt(E) e_i``: a product ``P C P^T / E`` of two such codes *is* the core ``C`` cropped to the
+    layer, so every unit of a layer up to ``E`` wide gets its own row of the core, and unit ``i`` means the same in
+    every layer and width (as with GHN-2's tiling, but never repeated). Rows ``i >= E`` are the
+    :func:`absolute_index_encoding` rows rescaled to the same norm: pseudo-random mixtures of the first ``E`` (so
+    wider layers stay rank ``E``, with no two units equal).
+
+    Args:
+        n: length of the dimension (no maximum).
+        num_features: ``E``.
+        seed: fixes the rows beyond ``E``.
+        device: where to build the result.
+
+    Returns:
+        ``[n, num_features]`` float32; every row has norm ``sqrt(E)``.
+    """
+    head = math.sqrt(num_features) * torch.eye(min(n, num_features), num_features)
+    if n <= num_features:
+        return head.to(device)
+    tail = absolute_index_encoding(n, num_features, seed=seed)[num_features:]
+    tail = tail * (math.sqrt(num_features) / tail.norm(dim=1, keepdim=True).clamp(min=1e-6))
+    return torch.cat([head, tail]).to(device)
+
+
 class IndexCodeCache:
     """Index encodings of an encoding scheme by width and device, computed once (the same widths recur in every
     layer and every step) and kept up to ``size`` of them.
@@ -149,9 +176,11 @@ class IndexCodeCache:
         return self._codes[key]
 
 
-#: Index encodings by name: ``"relative"`` (:func:`index_encoding`, the default: positions relative to the width,
-#: orthogonal columns at every width) and ``"absolute"`` (:func:`absolute_index_encoding`: width-independent).
-INDEX_ENCODINGS = {"absolute": absolute_index_encoding, "relative": index_encoding}
+#: Index encodings by name: ``"relative"`` (:func:`index_encoding`: positions relative to the width, orthogonal
+#: columns at every width), ``"absolute"`` (:func:`absolute_index_encoding`: width-independent) and ``"identity"``
+#: (:func:`identity_index_encoding`: the standard basis up to ``E``, then mixtures of it).
+INDEX_ENCODINGS = {"absolute": absolute_index_encoding, "identity": identity_index_encoding,
+                   "relative": index_encoding}
 
 
 def kernel_position_encoding(kernel: tuple[int, ...], device: torch.device | str = "cpu") -> Tensor:

@@ -77,10 +77,17 @@ def test_init_orthogonalize_saves_polar_factors(tmp_path):
         assert f.metadata()["orthogonalized"] == "true"
 
 
-def test_init_errors(tmp_path):
+def test_init_errors(tmp_path, caplog):
     assert main(["init", "--ckpt", str(tmp_path / "none.safetensors"), "--model", "torchvision:resnet18",
                  "--out", str(tmp_path / "w.safetensors")]) == 2
-    assert main(["create-ghn", "--out", str(tmp_path / "g.safetensors"), "--set", "hiden=3"]) == 2
+    # --set typos and values of the wrong type: exit 2 with one line naming the key (no traceback, no file)
+    for pair, message in [("hiden=3", "unknown GHNConfig key 'hiden'; did you mean 'hidden'?"),
+                          ("hidden=abc", "GHNConfig.hidden must be of type int, got 'abc'")]:
+        caplog.clear()
+        assert main(["create-ghn", "--out", str(tmp_path / "g.safetensors"), "--set", pair]) == 2
+        assert [r.getMessage().splitlines()[0] for r in caplog.records][0].startswith(message)
+        assert all(r.exc_info is None for r in caplog.records)
+    assert not (tmp_path / "g.safetensors").exists()
 
 
 def _user_ghn_folder(tmp_path, monkeypatch):

@@ -63,6 +63,21 @@ def test_absolute_index_encoding_gives_each_position_one_code_at_every_width():
     assert not torch.equal(absolute_index_encoding(8, 64, seed=1), absolute_index_encoding(8, 64))
 
 
+def test_identity_index_encoding_crops_the_core_and_never_repeats_a_unit():
+    from hypergen.ghn.encodings import identity_index_encoding
+
+    wide = identity_index_encoding(300, 32)
+    for n in (1, 10, 32, 33, 100):
+        assert torch.equal(identity_index_encoding(n, 32), wide[:n])  # channel i is channel i at every width
+    core = torch.randn(32, 32)
+    rows, cols = identity_index_encoding(10, 32), identity_index_encoding(24, 32)
+    torch.testing.assert_close(rows @ core @ cols.t() / 32, core[:10, :24])  # narrow layers: the core, cropped
+    torch.testing.assert_close(wide.norm(dim=1), torch.full((300,), 32 ** 0.5))  # every unit on one scale
+    product = wide.double() @ core.double() @ wide.double().t() / 32
+    assert torch.linalg.matrix_rank(product) == 32  # rank E beyond E units...
+    assert torch.unique(product, dim=0).shape[0] == 300  # ...and no two units equal
+
+
 def test_seeded_uniform_is_fixed_by_the_id_with_unit_variance():
     from hypergen.ghn.encodings import seeded_uniform
 

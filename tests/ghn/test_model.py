@@ -181,16 +181,24 @@ def test_newer_ops_map_to_unknown():
 
 
 def test_config_errors():
-    with pytest.raises(ValueError, match="unknown GHNConfig keys \\['hiden'\\]"):
+    with pytest.raises(ValueError, match="unknown GHNConfig key 'hiden'; did you mean 'hidden'\\?"):
         GHNConfig.from_dict({"hiden": 3})
-    with pytest.raises(ValueError, match="unknown ScalingConfig keys"):
+    with pytest.raises(ValueError, match="unknown ScalingConfig key 'beta'"):
         GHNConfig.from_dict({"scaling": {"beta": 2}})
+    # values of the wrong type are named with the type the field takes (hypergen --set hidden=abc)
+    with pytest.raises(ValueError, match=r"GHNConfig.hidden must be of type int, got 'abc' \(str\)"):
+        GHNConfig.from_dict({"hidden": "abc"})
+    with pytest.raises(ValueError, match="GHNConfig.base must be of type bool, got 1"):
+        GHNConfig.from_dict({"base": 1})
+    with pytest.raises(ValueError, match="ScalingConfig.weight_beta must be of type float, got 'x'"):
+        GHNConfig.from_dict({"scaling": {"weight_beta": "x"}})
+    assert GHNConfig.from_dict({"scaling": {"weight_beta": 2}}).scaling.weight_beta == 2  # an int is a fine float
     with pytest.raises(KeyError, match="unknown GNN 'gcn'"):
         GraphHyperNetwork(GHNConfig(gnn="gcn"))
     assert GHNConfig.from_dict(GHNConfig(rank=4).to_dict()) == GHNConfig(rank=4)
     # a dict of scaling fields is accepted by the constructor too (and checked there, not at prediction time)
     assert GHNConfig(scaling={"embedding_std": 0.02}).scaling.embedding_std == 0.02
-    with pytest.raises(ValueError, match="unknown ScalingConfig keys \\['beta'\\]"):
+    with pytest.raises(ValueError, match="unknown ScalingConfig key 'beta'"):
         GHNConfig(scaling={"beta": 2})
     with pytest.raises(TypeError, match="GHNConfig.scaling must be a ScalingConfig or a dict"):
         GHNConfig(scaling=2.0)
