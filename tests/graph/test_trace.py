@@ -311,3 +311,20 @@ def test_shape_preserving_leaf_called_without_tensors_runs_its_own_forward():
     registry.register_module(Gate, "sigmoid")
     graph = trace_module(Model(), (2, 3), registry=registry)
     assert graph.coverage.complete and [n.op for n in graph.nodes] == ["input", "linear", "sigmoid", "mul", "output"]
+
+
+def test_error_messages_show_shapes_never_tensor_values():
+    class Detector(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, images):
+            raise ValueError("needs targets")
+
+    images = [torch.full((3, 4), 123.456), torch.full((3, 4), 123.456)]
+    with pytest.raises(TraceError) as info:
+        trace_module(Detector(), (images,), device="cpu")
+    message = str(info.value)
+    assert "example inputs ([Tensor(3, 4):float32, Tensor(3, 4):float32])" in message
+    assert "123.4" not in message and "tensor(" not in message
