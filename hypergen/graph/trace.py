@@ -212,11 +212,20 @@ def _record(
 ) -> tuple[GraphRecorder, object]:
     """Run the forward once on ``device`` under a recorder; returns the recorder and the forward's output.
 
-    On ``meta`` every tensor is a :class:`~torch._subclasses.fake_tensor.FakeTensor` (a meta tensor that says it
-    is one): libraries that skip value checks while a model is being compiled or exported (transformers' mask and
-    packed-sequence checks) skip them here too, instead of calling ``.item()``.
+    On ``meta`` the forward runs on plain meta tensors first (fastest). If it reads a value there, it runs again on
+    :class:`~torch._subclasses.fake_tensor.FakeTensor` s (meta tensors that say what they are, 2-4x slower to
+    trace): libraries that skip value checks while a model is compiled or exported (transformers' attention-mask
+    and packed-sequence checks) skip them then too, instead of calling ``.item()``.
     """
-    with FakeTensorMode(allow_non_fake_inputs=True) if device.type == "meta" else contextlib.nullcontext():
+    if device.type != "meta":
+        return _record_in_mode(model, example_inputs, device, mode, registry, name)
+    try:
+        return _record_in_mode(model, example_inputs, device, mode, registry, name)
+    except TraceError as err:
+        if not err.kind.retry_on_real_device:
+            raise
+        log.debug("%s reads values on meta (%s); tracing it again on fake tensors", name, err.detail)
+    with FakeTensorMode(allow_non_fake_inputs=True):
         return _record_in_mode(model, example_inputs, device, mode, registry, name)
 
 
