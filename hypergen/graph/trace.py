@@ -147,10 +147,11 @@ def trace_module(
         model: any module that can run a forward pass.
         example_inputs: a tensor, a shape, a tuple of positional inputs or a dict of keyword inputs (see
             :func:`~hypergen.graph.inputs.normalize_inputs`); ``None`` means a batch of two 224x224 RGB images.
-        device: ``"auto"`` (default): on ``meta`` (nothing allocated), and if the forward cannot run there
-            (it reads tensor values with ``.item()``, has data-dependent shapes, or needs an op without a meta
-            kernel), once more on the CPU (:data:`FALLBACK_DEVICE`, logged at INFO). ``"meta"`` never leaves
-            ``meta``. A real device (``"cpu"``, ``"cuda"``) runs the forward there on stand-in weights of strided
+        device: ``"auto"`` (default): on ``meta`` (nothing allocated; plain meta tensors, then fake ones if the
+            forward reads values, so that libraries skip their value checks as under ``torch.compile``), and if
+            the forward cannot run there either (it calls ``.item()``, has data-dependent shapes, or needs an op
+            whose meta kernel is missing), once more on the CPU (:data:`FALLBACK_DEVICE`, logged at INFO).
+            ``"meta"`` never leaves ``meta``. A real device (``"cpu"``, ``"cuda"``) runs the forward there on stand-in weights of strided
             noise, whose memory grows with the sum of each weight's dimensions, not their product; kernels copy at
             most one weight at a time into a dense temporary, activations are real. Buffers and tensor attributes
             are copied (zeros where the model has them on ``meta``).
