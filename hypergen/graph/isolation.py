@@ -72,10 +72,14 @@ def _restore(module: nn.Module, state: _ModuleState) -> None:
 
 
 def _swap_tensor_attributes(module: nn.Module, stand_in: Callable[[Tensor], Tensor]) -> None:
+    # Parameters held in plain attributes (a list of another module's weights) stay: they are weights, never copied.
+    def swap(tensor: Tensor) -> Tensor:
+        return tensor if isinstance(tensor, nn.Parameter) else stand_in(tensor)
+
     current = vars(module)
     for key, value in list(current.items()):
         if key not in _MODULE_INTERNALS and not isinstance(value, nn.Module):
-            current[key] = map_tensors(value, stand_in)
+            current[key] = map_tensors(value, swap)
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ from hypergen.graph.ops import OpRegistry, default_registry
 from hypergen.graph.recorder import GraphRecorder
 from hypergen.graph.standins import DenseOnRefusal, parameter_stand_in, state_stand_in
 
-__all__ = ["trace_module", "TraceError", "unique_parameters", "AUTO", "FALLBACK_DEVICE"]
+__all__ = ["trace_module", "TraceError", "unique_parameters", "AUTO", "FALLBACK_DEVICE", "LARGE_MODEL_NUMEL"]
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,9 @@ def _hooks(model: nn.Module, recorder: GraphRecorder) -> Iterator[None]:
 AUTO = "auto"
 #: Where ``device="auto"`` retries a forward that failed on ``meta``.
 FALLBACK_DEVICE = torch.device("cpu")
+#: Models with at least this many parameters get a warning (not an info line) when ``"auto"`` retries on the CPU:
+#: the retry is a real forward pass, minutes for tens of billions of parameters.
+LARGE_MODEL_NUMEL = 1_000_000_000
 _MAX_DETAIL = 1000  # characters of the underlying error kept in a TraceError's message (the full one is its cause)
 
 
@@ -180,8 +183,10 @@ def trace_module(
     except TraceError as err:
         if not (auto and err.kind.retry_on_real_device):
             raise
-        log.info("%s cannot be traced on meta (%s); tracing it again on %s with stand-in weights",
-                 name, err.detail, FALLBACK_DEVICE)
+        numel = sum(p.numel() for p in model.parameters())  # tied parameters once
+        log.log(logging.WARNING if numel >= LARGE_MODEL_NUMEL else logging.INFO,
+                "%s cannot be traced on meta (%s); tracing it again on %s with stand-in weights (%s parameters: a "
+                "real forward pass; device='meta' forbids it)", name, err.detail, FALLBACK_DEVICE, f"{numel:,}")
         try:
             recorder, output = _record(model, example_inputs, FALLBACK_DEVICE, mode, registry, name)
         except TraceError as second:

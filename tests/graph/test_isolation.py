@@ -21,6 +21,7 @@ class Mutating(nn.Module):
         self.scale = torch.full((4,), 2.0)  # a plain tensor attribute
         self.cache: dict[str, torch.Tensor] = {}
         self.calls = 0
+        self.weights = [self.body[0].weight]  # a parameter in a plain list: left as it is, never copied
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.anchors = [a.to(x.device) for a in self.anchors]  # reassigned on the tracing device
@@ -85,6 +86,7 @@ def test_model_is_identical_after_a_failing_or_succeeding_trace(fail, device):
     _assert_same(before, _observable_state(model))
     assert model.anchors is anchors and model.scale is scale  # the very objects, not copies
     assert model.scale.tolist() == [2.0] * 4 and not hasattr(model, "extra") and "seen" not in model._buffers
+    assert model.weights[0] is model.body[0].weight
 
 
 def test_real_forward_still_works_after_a_failed_meta_trace():

@@ -221,6 +221,18 @@ def test_value_dependent_forward_hints_auto_on_meta_and_auto_falls_back_to_cpu(c
     assert "NeedsValues cannot be traced on meta (DataDependentOutputException" in caplog.text
     assert "tracing it again on cpu with stand-in weights" in caplog.text
     assert _ops(trace_module(NeedsValues(), (2, 3), device="cpu")) == _ops(g)
+    assert all(r.levelno == logging.INFO for r in caplog.records if "cannot be traced" in r.getMessage())
+
+
+def test_cpu_retry_of_a_large_model_is_a_warning(monkeypatch, caplog):
+    import hypergen.graph.trace as trace
+
+    monkeypatch.setattr(trace, "LARGE_MODEL_NUMEL", 12)  # NeedsValues has 12 parameters
+    with caplog.at_level(logging.INFO, logger="hypergen.graph.trace"):
+        trace_module(NeedsValues(), (2, 3))
+    (record,) = [r for r in caplog.records if "cannot be traced" in r.getMessage()]
+    assert record.levelno == logging.WARNING and "(12 parameters: a real forward pass; device='meta' forbids it)" \
+        in record.getMessage()
 
 
 def test_error_after_the_cpu_retry_reports_both_attempts():
