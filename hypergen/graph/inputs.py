@@ -35,10 +35,10 @@ def _from_shape(shape: Sequence[int], device: torch.device) -> Tensor:
 
 
 def _move_tensor(tensor: Tensor, device: torch.device) -> Tensor:
+    if device.type == "meta":  # a new one even from meta: under a FakeTensorMode it is a fake tensor, as it must be
+        return torch.empty_like(tensor, device=device)
     if tensor.device == device:
         return tensor
-    if device.type == "meta":
-        return torch.empty_like(tensor, device=device)
     if tensor.is_meta:  # no values to copy: zeros are valid token ids, indices and masks
         return torch.zeros(tensor.shape, dtype=tensor.dtype, device=device)
     return tensor.to(device)
