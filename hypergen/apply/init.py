@@ -93,9 +93,9 @@ def init_(
 ) -> InitReport:
     """Initialise ``model`` in place with the parameters ``ghn`` predicts for it.
 
-    The model is traced on ``meta`` (no copy of its weights; see ``device``) and every prediction is written straight into its
-    parameter's storage (see :meth:`GraphHyperNetwork.write_`), so extra memory stays at the size of the low-rank
-    factors whatever the model size.
+    The model is traced without a copy of its weights (on ``meta``; see ``device``) and every prediction is written
+    straight into its parameter's storage (see :meth:`GraphHyperNetwork.write_`), so extra memory stays at the size
+    of the low-rank factors whatever the model size.
 
     Args:
         model: a model whose parameters live on a real device.

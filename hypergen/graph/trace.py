@@ -153,11 +153,12 @@ def trace_module(
         device: ``"auto"`` (default): on ``meta`` (nothing allocated; plain meta tensors, then fake ones if the
             forward reads values, so that libraries skip their value checks as under ``torch.compile``), and if
             the forward cannot run there either (it calls ``.item()``, has data-dependent shapes, or needs an op
-            whose meta kernel is missing), once more on the CPU (:data:`FALLBACK_DEVICE`, logged at INFO).
-            ``"meta"`` never leaves ``meta``. A real device (``"cpu"``, ``"cuda"``) runs the forward there on stand-in weights of strided
-            noise, whose memory grows with the sum of each weight's dimensions, not their product; kernels copy at
-            most one weight at a time into a dense temporary, activations are real. Buffers and tensor attributes
-            are copied (zeros where the model has them on ``meta``).
+            whose meta kernel is missing), once more on the CPU (:data:`FALLBACK_DEVICE`, logged at INFO, at
+            WARNING from :data:`LARGE_MODEL_NUMEL` parameters up). ``"meta"`` never leaves ``meta``. A real device
+            (``"cpu"``, ``"cuda"``) runs the forward there on stand-in weights of strided noise, whose memory grows
+            with the sum of each weight's dimensions, not their product; kernels copy at most one weight at a time
+            into a dense temporary, activations are real. Buffers and tensor attributes are copied (zeros where the
+            model has them on ``meta``).
         mode: ``"train"`` (default, so that training-only branches such as auxiliary heads are traced), ``"eval"``
             or ``"keep"``; the model's modes are restored afterwards.
         strict: raise :class:`~hypergen.graph.coverage.IncompleteCoverageError` if a parameter cannot be attached to
@@ -224,21 +225,22 @@ def _record(
     and packed-sequence checks) skip them then too, instead of calling ``.item()``.
     """
     if device.type != "meta":
-        return _record_in_mode(model, example_inputs, device, mode, registry, name)
+        return _record_once(model, example_inputs, device, mode, registry, name)
     try:
-        return _record_in_mode(model, example_inputs, device, mode, registry, name)
+        return _record_once(model, example_inputs, device, mode, registry, name)
     except TraceError as err:
         if not err.kind.retry_on_real_device:
             raise
         log.debug("%s reads values on meta (%s); tracing it again on fake tensors", name, err.detail)
     with FakeTensorMode(allow_non_fake_inputs=True):
-        return _record_in_mode(model, example_inputs, device, mode, registry, name)
+        return _record_once(model, example_inputs, device, mode, registry, name)
 
 
-def _record_in_mode(
+def _record_once(
     model: nn.Module, example_inputs: ExampleInputs, device: torch.device, mode: Literal["train", "eval", "keep"],
     registry: OpRegistry, name: str,
 ) -> tuple[GraphRecorder, object]:
+    """One attempt of :func:`_record` with the tensor mode that is active (plain or fake meta, or a real device)."""
     args, kwargs = complete_inputs(model, *normalize_inputs(example_inputs, device), device)
     described = _describe_inputs(args, kwargs)
     check_signature(model, name, described, args, kwargs)
