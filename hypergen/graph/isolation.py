@@ -12,7 +12,7 @@ What a forward can change, and how it is undone (whether the forward succeeded o
   the forward): restored one level deep.
 
 State held by other objects the model points to (a config object, a global cache) is outside its modules and not
-covered.
+covered; the global random generators are restored by the tracer itself (``torch.random.fork_rng``).
 """
 
 from __future__ import annotations

@@ -225,7 +225,9 @@ def _record(
     and packed-sequence checks) skip them then too, instead of calling ``.item()``.
     """
     if device.type != "meta":
-        return _record_once(model, example_inputs, device, mode, registry, name)
+        # random inputs, dropout... draw from the global generators: the user's random stream stays as it was
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            return _record_once(model, example_inputs, device, mode, registry, name)
     try:
         return _record_once(model, example_inputs, device, mode, registry, name)
     except TraceError as err:

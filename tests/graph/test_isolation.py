@@ -117,3 +117,12 @@ def test_torchvision_detection_model_keeps_its_anchors_after_failed_traces():
     with torch.no_grad():
         features = model.backbone(model.transform(images)[0].tensors)
         assert len(model.rpn.anchor_generator(model.transform(images)[0], list(features.values()))) == 2
+
+
+def test_tracing_on_cpu_leaves_the_global_random_stream_as_it_was():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))  # dropout draws random numbers in train mode
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    trace_module(model, (2, 4), device="cpu")  # the input is drawn at random too
+    assert torch.equal(torch.rand(3), expected)
