@@ -88,12 +88,14 @@ def init_(
     calibration_batches: Iterable[Any] | None = None,
     orthogonalize: bool = False,
     keep_scale: bool = True,
+    device: torch.device | str = "auto",
+    mode: Literal["train", "eval", "keep"] = "train",
 ) -> InitReport:
     """Initialise ``model`` in place with the parameters ``ghn`` predicts for it.
 
-    The model is traced on ``meta`` (no copy of its weights) and every prediction is written straight into its
-    parameter's storage (see :meth:`GraphHyperNetwork.write_`), so extra memory stays at the size of the low-rank
-    factors whatever the model size.
+    The model is traced without a copy of its weights (on ``meta``; see ``device``) and every prediction is written
+    straight into its parameter's storage (see :meth:`GraphHyperNetwork.write_`), so extra memory stays at the size
+    of the low-rank factors whatever the model size.
 
     Args:
         model: a model whose parameters live on a real device.
@@ -110,6 +112,11 @@ def init_(
             smaller weights than the GHN's fan-in rules give (timm's ``trunc_normal(std=.02)``, GPT-2's 0.02) keep
             the scale their layers were designed for; without it a StarNet's ``x1 * x2`` blocks blow activations up
             through depth. Norm weights, biases and one-element tensors keep the GHN's values.
+        device: tracing device, as in :func:`~hypergen.graph.trace.trace_module`: ``"auto"`` (default) traces on
+            ``meta`` and, only if the forward cannot run there, once more on the CPU with stand-in weights (never a
+            copy of the model's); ``"meta"``, ``"cpu"`` or ``"cuda"`` to choose.
+        mode: training mode the forward is traced in (``"train"``, ``"eval"`` or ``"keep"``), as in
+            :func:`~hypergen.graph.trace.trace_module`; the model's modes are restored afterwards.
 
     Returns:
         An :class:`InitReport` listing predicted and not-predicted parameters.
@@ -117,6 +124,8 @@ def init_(
     Raises:
         ValueError: for a model on ``meta``, an unknown ``batchnorm`` mode, ``"recalibrate"`` without batches, or a
             predicted shape that differs from the parameter's (names it).
+        TraceError: if the model's forward fails on ``example_inputs`` (see
+            :func:`~hypergen.graph.trace.trace_module`).
     """
     if batchnorm not in BATCHNORM_MODES:
         raise ValueError(f"batchnorm={batchnorm!r}; use one of {BATCHNORM_MODES}")
@@ -128,7 +137,7 @@ def init_(
             f"init_ writes into the model's parameters but {on_meta[0]!r} (and {len(on_meta) - 1} more) are on meta; "
             "build the model on a device, or call ghn(model) to get a {name: tensor} dict instead"
         )
-    graph = trace_module(model, example_inputs, strict=False, registry=ghn.registry)
+    graph = trace_module(model, example_inputs, device=device, mode=mode, strict=False, registry=ghn.registry)
     data = to_data(graph, registry=ghn.registry, virtual_edge_cutoff=ghn.config.max_distance).to(
         next(ghn.parameters()).device)
     report = InitReport(type(model).__name__, not_predicted=dict(graph.coverage.missing))

@@ -4,6 +4,7 @@
 - ``hypergen create-ghn --out ghn.safetensors`` writes a new (untrained) GHN checkpoint;
 - ``hypergen init --ghn NAME_OR_FILE --model MODEL --out weights.safetensors`` predicts a model's parameters.
 - ``hypergen pretrained`` lists the pretrained GHNs; ``hypergen predict`` measures one on nets it never saw.
+- ``hypergen models SOURCE`` lists the models a zoo source builds (``hf``: every model type).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def _cmd_graph(args: argparse.Namespace) -> int:
 
     zoo = load_model(args.model, **_kwargs(args.set))
     inputs = args.input_shape if args.input_shape else zoo.example_inputs
-    graph = trace_module(zoo.model, inputs, device=args.device, strict=not args.no_strict, name=args.model)
+    graph = trace_module(zoo.model, inputs, device=args.device, mode=args.mode, strict=not args.no_strict,
+                         name=args.model)
     text = EXPORT_FORMATS[args.format](graph)
     if args.out:
         Path(args.out).write_text(text + "\n")
@@ -88,7 +90,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
     ghn = load_ghn(args.ghn, map_location=args.ghn_device).eval()
     zoo = load_model(args.model, **_kwargs(args.set))
     inputs = args.input_shape if args.input_shape else zoo.example_inputs
-    graph = trace_module(zoo.model, inputs, strict=False, registry=ghn.registry, name=args.model)
+    graph = trace_module(zoo.model, inputs, device=args.device, mode=args.mode, strict=False, registry=ghn.registry,
+                         name=args.model)
     with torch.inference_mode():
         predicted = {name: t.to("cpu").contiguous() for name, t in ghn(graph).items()}
         if args.orthogonalize:
@@ -103,6 +106,27 @@ def _cmd_init(args: argparse.Namespace) -> int:
     for name, reason in graph.coverage.missing.items():
         sys.stdout.write(f"  not predicted: {name} ({reason})\n")
     return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from hypergen.zoo import list_models
+
+    names = [n for n in list_models(args.source) if args.filter is None or args.filter.lower() in n.lower()]
+    sys.stdout.write("".join(f"{n}\n" for n in names))
+    return 0
+
+
+def _cli_option(name: str, value: str) -> str:
+    """``--device cpu``: how options are spelled in hints shown by the command line."""
+    return f"--{name} {value}"
+
+
+def _add_trace_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto",
+                        help="tracing device: auto (default: meta, no weights allocated; the CPU with stand-in weights "
+                             "only if the forward cannot run on meta), meta, cpu or cuda")
+    parser.add_argument("--mode", choices=["train", "eval", "keep"], default="train",
+                        help="training mode the forward is traced in (default train: training-only branches too)")
 
 
 #: The GHN ``hypergen predict`` uses unless told otherwise.
@@ -164,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--input-shape", type=_shape, help="input shape instead of the model's default, e.g. 2,3,64,64")
     graph.add_argument("--format", choices=["summary", "json", "dot"], default="summary")
     graph.add_argument("--out", help="write the export to this file (the summary still goes to stdout)")
-    graph.add_argument("--device", default="meta", help="tracing device (default meta: no weights allocated)")
+    _add_trace_options(graph)
     graph.add_argument("--no-strict", action="store_true", help="warn instead of failing on unattached parameters")
     graph.set_defaults(func=_cmd_graph)
 
@@ -183,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="builder/config overrides")
     init.add_argument("--input-shape", type=_shape, help="input shape for tracing, e.g. 2,3,32,32")
     init.add_argument("--ghn-device", default="cpu", help="device the GHN runs on (cpu, cuda)")
+    _add_trace_options(init)
     init.add_argument("--orthogonalize", action="store_true",
                       help="save each predicted weight's polar factor (for fine-tuning; docs/evaluation.md)")
     init.set_defaults(func=_cmd_init)
@@ -201,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also a zoo model adapted to the GHN's task, e.g. timm:resnet18 (repeatable)")
     predict.add_argument("--images", type=int, default=2000, help="test images")
     predict.set_defaults(func=_cmd_predict)
+
+    models = sub.add_parser("models", help="list the models a zoo source builds (hf: every model type)")
+    models.add_argument("source", help="zoo source: torchvision, timm or hf")
+    models.add_argument("--filter", help="only names containing this text (case-insensitive)")
+    models.set_defaults(func=_cmd_models)
     return parser
 
 
@@ -212,8 +242,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:  # per-net progress lines of long commands (BatchNorm re-estimation...) only with -v
         for name in ("hypergen.apply", "hypergen.evaluate"):
             logging.getLogger(name).setLevel(logging.WARNING)
+    from hypergen.graph import TraceError
+
     try:
         return args.func(args)
+    except TraceError as err:
+        log.error("%s", err.describe(_cli_option))
+        return 2
     except (ValueError, ImportError, RuntimeError, KeyError, FileNotFoundError) as err:
         log.error("%s", err)
         return 2

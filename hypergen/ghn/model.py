@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,9 @@ __all__ = ["GraphHyperNetwork", "ParamGroup", "Target"]
 _MAX_SLOTS = 8  # parameters of one node beyond this share the last slot embedding
 _SHAPE_FREQS = 4
 _FALLBACK_OPS = ("unknown_module", "unknown_op")
+
+#: Training mode a model is traced in (see :func:`~hypergen.graph.trace.trace_module`).
+TraceMode = Literal["train", "eval", "keep"]
 
 #: What a GHN can predict parameters for.
 Target = nn.Module | ComputationGraph | Data | Batch
@@ -117,11 +121,27 @@ class GraphHyperNetwork(nn.Module):
 
     # --- graph side -------------------------------------------------------------------------------------------
 
-    def as_data(self, target: Target, example_inputs: ExampleInputs = None) -> Data | Batch:
-        """Graph data for ``target``: models are traced on ``meta`` (parameters not attached are skipped, with a
-        warning listing them), graphs encoded, data moved to the GHN's device."""
+    def as_data(
+        self, target: Target, example_inputs: ExampleInputs = None, *, device: torch.device | str = "auto",
+        mode: TraceMode = "train",
+    ) -> Data | Batch:
+        """Graph data for ``target``: models are traced (parameters not attached are skipped, with a warning listing
+        them), graphs encoded, data moved to the GHN's device.
+
+        Args:
+            target: a model, a :class:`ComputationGraph`, or its encoding (or a batch of them).
+            example_inputs: inputs for tracing a model (default: two 224x224 RGB images).
+            device: tracing device of :func:`~hypergen.graph.trace.trace_module`: ``"auto"`` (default: ``meta``,
+                and the CPU with stand-in weights only if the forward cannot run there), ``"meta"``, ``"cpu"``...
+            mode: training mode the model is traced in (``"train"``, ``"eval"`` or ``"keep"``).
+
+        Raises:
+            TraceError: if the model's forward fails on ``example_inputs``.
+            TypeError: for a target of another type.
+        """
         if isinstance(target, nn.Module):
-            target = trace_module(target, example_inputs, strict=False, registry=self.registry)
+            target = trace_module(target, example_inputs, device=device, mode=mode, strict=False,
+                                  registry=self.registry)
         if isinstance(target, ComputationGraph):
             target = to_data(target, registry=self.registry, virtual_edge_cutoff=self.config.max_distance)
         if not isinstance(target, Data | Batch):
@@ -248,19 +268,25 @@ class GraphHyperNetwork(nn.Module):
         return written
 
     def forward(
-        self, target: Target, example_inputs: ExampleInputs = None
+        self, target: Target, example_inputs: ExampleInputs = None, *, device: torch.device | str = "auto",
+        mode: TraceMode = "train",
     ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
         """Predict all parameters.
 
         Args:
-            target: a model (traced on ``meta`` with ``example_inputs``), a :class:`ComputationGraph`, its
+            target: a model (traced with ``example_inputs``), a :class:`ComputationGraph`, its
                 :func:`~hypergen.graph.data.to_data` encoding, or a batch of encodings.
             example_inputs: inputs for tracing a model (default: two 224x224 RGB images).
+            device: tracing device for a model, see :meth:`as_data`.
+            mode: training mode a model is traced in, see :meth:`as_data`.
 
         Returns:
             ``{qualified_name: tensor}`` (a list of them, one per graph, for a batch).
+
+        Raises:
+            TraceError: if the model's forward fails on ``example_inputs``.
         """
-        data = self.as_data(target, example_inputs)
+        data = self.as_data(target, example_inputs, device=device, mode=mode)
         names = _flat_param_names(data)
         flat: list[Tensor | None] = [None] * len(names)
         for rows, tensors in self.stream(data):
@@ -275,7 +301,8 @@ class GraphHyperNetwork(nn.Module):
         return out
 
     def init_(self, model: nn.Module, example_inputs: ExampleInputs = None, **kwargs: object) -> object:
-        """Initialise ``model`` in place with predicted weights; see :func:`hypergen.apply.init_`."""
+        """Initialise ``model`` in place with predicted weights; see :func:`hypergen.apply.init_` (its keyword
+        arguments, ``device`` and ``mode`` for tracing included, are passed through)."""
         from hypergen.apply.init import init_
 
         return init_(model, self, example_inputs, **kwargs)

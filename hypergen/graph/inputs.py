@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Iterator, Union
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["ExampleInputs", "normalize_inputs", "tensor_leaves", "DEFAULT_IMAGE_SHAPE"]
+from hypergen.registry import resolve
+
+__all__ = ["ExampleInputs", "normalize_inputs", "tensor_leaves", "DEFAULT_IMAGE_SHAPE", "complete_inputs",
+           "register_input_completer", "describe_value"]
 
 #: What ``trace_module`` accepts as example inputs: a tensor, a shape (``(2, 3, 224, 224)`` or ``torch.Size``),
 #: a tuple/list of positional tensors, or a dict of keyword arguments (HF models: ``{"input_ids": ...}``).
@@ -30,10 +34,19 @@ def _from_shape(shape: Sequence[int], device: torch.device) -> Tensor:
     return make(tuple(shape), device=device)
 
 
+def _move_tensor(tensor: Tensor, device: torch.device) -> Tensor:
+    if device.type == "meta":  # a new one even from meta: under a FakeTensorMode it is a fake tensor, as it must be
+        return torch.empty_like(tensor, device=device)
+    if tensor.device == device:
+        return tensor
+    if tensor.is_meta:  # no values to copy: zeros are valid token ids, indices and masks
+        return torch.zeros(tensor.shape, dtype=tensor.dtype, device=device)
+    return tensor.to(device)
+
+
 def _move(obj: Any, device: torch.device) -> Any:
     if isinstance(obj, Tensor):
-        return obj if obj.device == device else torch.empty_like(obj, device=device) if device.type == "meta" \
-            else obj.to(device)
+        return _move_tensor(obj, device)
     if isinstance(obj, Mapping):
         return type(obj)({k: _move(v, device) for k, v in obj.items()}) if type(obj) is dict \
             else {k: _move(v, device) for k, v in obj.items()}
@@ -49,7 +62,8 @@ def normalize_inputs(inputs: ExampleInputs, device: torch.device | str) -> tuple
 
     Args:
         inputs: see :data:`ExampleInputs`. ``None`` means :data:`DEFAULT_IMAGE_SHAPE`.
-        device: the tracing device; on ``"meta"`` real tensors are replaced by meta tensors of the same shape/dtype.
+        device: the tracing device; on ``"meta"`` real tensors are replaced by meta tensors of the same shape/dtype,
+            on a real device meta tensors by zeros.
 
     Returns:
         Positional and keyword arguments for ``model(*args, **kwargs)``.
@@ -93,3 +107,51 @@ def tensor_leaves(obj: Any, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
         for i, value in enumerate(obj):
             key = fields[i] if fields else str(i)
             yield from tensor_leaves(value, f"{prefix}.{key}" if prefix else key)
+
+
+#: Input completers: ``"module:Class"`` of the models they apply to -> ``"module:function"`` (or the function). A
+#: class is only looked up when its module is already imported (a model of it can exist only then), so optional
+#: libraries are never imported here.
+_COMPLETERS: dict[str, str | Callable[..., tuple[tuple[Any, ...], dict[str, Any]]]] = {
+    "transformers.modeling_utils:PreTrainedModel": "hypergen.graph.hf_inputs:complete_hf_inputs",
+}
+
+
+def register_input_completer(model_class: str, completer: str | Callable[..., Any]) -> None:
+    """Add inputs that models of ``model_class`` (``"module:Class"``, subclasses included) cannot run without.
+
+    ``completer(model, args, kwargs, device) -> (args, kwargs)`` gets the normalised inputs on the tracing device.
+    """
+    _COMPLETERS[model_class] = completer
+
+
+def complete_inputs(
+    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], device: torch.device
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Add the inputs ``model`` cannot run without to the user's (see :func:`register_input_completer`).
+
+    Hugging Face models get what they need besides their main input, derived from its shape and the config
+    (an encoder-decoder's ``decoder_input_ids``, a dual encoder's other modality) and ``use_cache=False``; see
+    :func:`hypergen.graph.hf_inputs.complete_hf_inputs`. Inputs the user passed are never changed.
+    """
+    for class_path, completer in _COMPLETERS.items():
+        module_name, _, class_name = class_path.partition(":")
+        cls = getattr(sys.modules.get(module_name), class_name, None)
+        if isinstance(cls, type) and isinstance(model, cls):
+            args, kwargs = resolve(completer)(model, args, kwargs, device)
+    return args, kwargs
+
+
+def describe_value(obj: Any, *, device: bool = False) -> str:
+    """Text for messages that never contains tensor values: a tensor is ``Tensor(2, 3):float32`` (with ``@cuda:0``
+    when ``device``), recursively inside lists, tuples and dicts; long reprs of other objects are cut to the type."""
+    if isinstance(obj, Tensor):
+        where = f"@{obj.device}" if device else ""
+        return f"Tensor{tuple(obj.shape)}:{str(obj.dtype).replace('torch.', '')}{where}"
+    if isinstance(obj, Mapping):
+        return "{" + ", ".join(f"{k!r}: {describe_value(v, device=device)}" for k, v in obj.items()) + "}"
+    if isinstance(obj, (list, tuple)):
+        inner = ", ".join(describe_value(v, device=device) for v in obj)
+        return f"[{inner}]" if isinstance(obj, list) else f"({inner}{',' if len(obj) == 1 else ''})"
+    text = repr(obj)
+    return text if len(text) <= 80 else f"{type(obj).__name__}(...)"

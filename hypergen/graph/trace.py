@@ -1,29 +1,30 @@
-"""``trace_module``: run a model once (on the ``meta`` device by default) and return its computation graph."""
+"""``trace_module``: run a model once (on the ``meta`` device, else on the CPU) and return its computation graph."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
+from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.func import functional_call
 
 from hypergen.graph.coverage import CoverageReport
+from hypergen.graph.failures import TraceError, check_signature, classify_failure
 from hypergen.graph.graph import ComputationGraph, ParamInfo, param_kind
-from hypergen.graph.inputs import ExampleInputs, normalize_inputs, tensor_leaves
+from hypergen.graph.inputs import ExampleInputs, complete_inputs, describe_value, normalize_inputs, tensor_leaves
+from hypergen.graph.isolation import isolated_state
 from hypergen.graph.ops import OpRegistry, default_registry
 from hypergen.graph.recorder import GraphRecorder
+from hypergen.graph.standins import DenseOnRefusal, parameter_stand_in, state_stand_in
 
-__all__ = ["trace_module", "TraceError", "unique_parameters"]
+__all__ = ["trace_module", "TraceError", "unique_parameters", "AUTO", "FALLBACK_DEVICE", "LARGE_MODEL_NUMEL"]
 
 log = logging.getLogger(__name__)
-
-
-class TraceError(RuntimeError):
-    """The model's forward pass failed while tracing; the message names the model and the inputs used."""
 
 
 def unique_parameters(model: nn.Module) -> dict[str, list[str]]:
@@ -54,10 +55,7 @@ def _leaf_modules(model: nn.Module, registry: OpRegistry) -> dict[nn.Module, str
 
 
 def _describe_inputs(args: tuple, kwargs: dict) -> str:
-    def fmt(x: object) -> str:
-        return f"Tensor{tuple(x.shape)}:{str(x.dtype).replace('torch.', '')}" if isinstance(x, Tensor) else repr(x)
-
-    parts = [fmt(a) for a in args] + [f"{k}={fmt(v)}" for k, v in kwargs.items()]
+    parts = [describe_value(a) for a in args] + [f"{k}={describe_value(v)}" for k, v in kwargs.items()]
     return ", ".join(parts)
 
 
@@ -119,11 +117,21 @@ def _hooks(model: nn.Module, recorder: GraphRecorder) -> Iterator[None]:
             handle.remove()
 
 
+#: ``device`` value that traces on ``meta`` and, if the forward cannot run there, once more on :data:`FALLBACK_DEVICE`.
+AUTO = "auto"
+#: Where ``device="auto"`` retries a forward that failed on ``meta``.
+FALLBACK_DEVICE = torch.device("cpu")
+#: Models with at least this many parameters get a warning (not an info line) when ``"auto"`` retries on the CPU:
+#: the retry is a real forward pass, minutes for tens of billions of parameters.
+LARGE_MODEL_NUMEL = 1_000_000_000
+_MAX_DETAIL = 1000  # characters of the underlying error kept in a TraceError's message (the full one is its cause)
+
+
 def trace_module(
     model: nn.Module,
     example_inputs: ExampleInputs = None,
     *,
-    device: torch.device | str = "meta",
+    device: torch.device | str = AUTO,
     mode: Literal["train", "eval", "keep"] = "train",
     strict: bool = True,
     registry: OpRegistry | None = None,
@@ -131,16 +139,26 @@ def trace_module(
 ) -> ComputationGraph:
     """Trace one forward pass of ``model`` into a :class:`ComputationGraph`.
 
-    The model's own parameters and buffers are never read, written or copied: the forward runs through
-    :func:`torch.func.functional_call` on stand-in tensors of the same shape on ``device`` (``meta`` by default, so
-    no memory is allocated). The model may itself live on the ``meta`` device.
+    The model is never changed and its own parameters and buffers are never read, written or copied: the forward
+    runs through :func:`torch.func.functional_call` on stand-in tensors of the same shape (see
+    :mod:`hypergen.graph.standins`), plain tensor attributes are swapped for stand-ins too, and every module's
+    state is restored afterwards, also when the forward fails (see :mod:`hypergen.graph.isolation`). The model may
+    itself live on the ``meta`` device. Inputs that Hugging Face models cannot run without (an encoder-decoder's
+    ``decoder_input_ids``...) are added, see :func:`~hypergen.graph.inputs.complete_inputs`.
 
     Args:
         model: any module that can run a forward pass.
         example_inputs: a tensor, a shape, a tuple of positional inputs or a dict of keyword inputs (see
             :func:`~hypergen.graph.inputs.normalize_inputs`); ``None`` means a batch of two 224x224 RGB images.
-        device: where the forward runs; use ``"cpu"`` for models whose forward needs tensor *values* (``.item()``,
-            data-dependent control flow).
+        device: ``"auto"`` (default): on ``meta`` (nothing allocated; plain meta tensors, then fake ones if the
+            forward reads values, so that libraries skip their value checks as under ``torch.compile``), and if
+            the forward cannot run there either (it calls ``.item()``, has data-dependent shapes, or needs an op
+            whose meta kernel is missing), once more on the CPU (:data:`FALLBACK_DEVICE`, logged at INFO, at
+            WARNING from :data:`LARGE_MODEL_NUMEL` parameters up). ``"meta"`` never leaves ``meta``. A real device
+            (``"cpu"``, ``"cuda"``) runs the forward there on stand-in weights of strided noise, whose memory grows
+            with the sum of each weight's dimensions, not their product; kernels copy at most one weight at a time
+            into a dense temporary, activations are real. Buffers and tensor attributes are copied (zeros where the
+            model has them on ``meta``).
         mode: ``"train"`` (default, so that training-only branches such as auxiliary heads are traced), ``"eval"``
             or ``"keep"``; the model's modes are restored afterwards.
         strict: raise :class:`~hypergen.graph.coverage.IncompleteCoverageError` if a parameter cannot be attached to
@@ -152,27 +170,85 @@ def trace_module(
         The graph, with ``graph.coverage`` listing attached and unattached parameters.
 
     Raises:
-        TraceError: if the forward pass fails (message names the model and the inputs it got).
+        TraceError: if the forward pass fails (the message names the model, the inputs' shapes, the device and the
+            error, with advice that fits the cause: inputs its forward does not take, shapes that do not fit, or a
+            forward that needs values on ``meta``).
         IncompleteCoverageError: if ``strict`` and parameters are left unattached.
     """
     registry = registry or default_registry()
     name = name or type(model).__name__
-    device = torch.device(device)
-    args, kwargs = normalize_inputs(example_inputs, device)
+    auto = isinstance(device, str) and device == AUTO
+    first = torch.device("meta") if auto else torch.device(device)
+    try:
+        recorder, output = _record(model, example_inputs, first, mode, registry, name)
+    except TraceError as err:
+        if not (auto and err.kind.retry_on_real_device):
+            raise
+        numel = sum(p.numel() for p in model.parameters())  # tied parameters once
+        log.log(logging.WARNING if numel >= LARGE_MODEL_NUMEL else logging.INFO,
+                "%s cannot be traced on meta (%s); tracing it again on %s with stand-in weights (%s parameters: a "
+                "real forward pass; device='meta' forbids it)", name, err.detail, FALLBACK_DEVICE, f"{numel:,}")
+        try:
+            recorder, output = _record(model, example_inputs, FALLBACK_DEVICE, mode, registry, name)
+        except TraceError as second:
+            raise TraceError(name, second.inputs, second.device, mode, second.kind, second.detail,
+                             meta_detail=err.detail) from second.__cause__
+    recorder.add_outputs(output)
+    return _assemble(recorder, dict(model.named_parameters(remove_duplicate=False)), unique_parameters(model),
+                     _leaf_modules(model, registry), name, strict)
 
-    unique = unique_parameters(model)
+
+def _stand_ins(model: nn.Module, device: torch.device) -> tuple[dict[str, Tensor], dict[int, str]]:
+    """Stand-ins for every parameter and buffer name (tied names share one), and ``id(stand-in)`` -> canonical name."""
+    generator = torch.Generator().manual_seed(0)
     own = dict(model.named_parameters(remove_duplicate=False))
     stand_ins: dict[str, Tensor] = {}
     param_names: dict[int, str] = {}
-    for canonical, names in unique.items():
-        param = own[canonical]
-        tensor = torch.empty_like(param, device=device) if device.type == "meta" else param.detach().to(device)
+    for canonical, names in unique_parameters(model).items():
+        tensor = parameter_stand_in(own[canonical], device, generator)
         param_names[id(tensor)] = canonical
         stand_ins.update(dict.fromkeys(names, tensor))
     for bname, buf in model.named_buffers(remove_duplicate=False):
-        stand_ins[bname] = torch.empty_like(buf, device=device) if device.type == "meta" else buf.to(device)
+        stand_ins[bname] = state_stand_in(buf, device)
+    return stand_ins, param_names
 
+
+def _record(
+    model: nn.Module, example_inputs: ExampleInputs, device: torch.device, mode: Literal["train", "eval", "keep"],
+    registry: OpRegistry, name: str,
+) -> tuple[GraphRecorder, object]:
+    """Run the forward once on ``device`` under a recorder; returns the recorder and the forward's output.
+
+    On ``meta`` the forward runs on plain meta tensors first (fastest). If it reads a value there, it runs again on
+    :class:`~torch._subclasses.fake_tensor.FakeTensor` s (meta tensors that say what they are, 2-4x slower to
+    trace): libraries that skip value checks while a model is compiled or exported (transformers' attention-mask
+    and packed-sequence checks) skip them then too, instead of calling ``.item()``.
+    """
+    if device.type != "meta":
+        # random inputs, dropout... draw from the global generators: the user's random stream stays as it was
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            return _record_once(model, example_inputs, device, mode, registry, name)
+    try:
+        return _record_once(model, example_inputs, device, mode, registry, name)
+    except TraceError as err:
+        if not err.kind.retry_on_real_device:
+            raise
+        log.debug("%s reads values on meta (%s); tracing it again on fake tensors", name, err.detail)
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        return _record_once(model, example_inputs, device, mode, registry, name)
+
+
+def _record_once(
+    model: nn.Module, example_inputs: ExampleInputs, device: torch.device, mode: Literal["train", "eval", "keep"],
+    registry: OpRegistry, name: str,
+) -> tuple[GraphRecorder, object]:
+    """One attempt of :func:`_record` with the tensor mode that is active (plain or fake meta, or a real device)."""
+    args, kwargs = complete_inputs(model, *normalize_inputs(example_inputs, device), device)
+    described = _describe_inputs(args, kwargs)
+    check_signature(model, name, described, args, kwargs)
+    stand_ins, param_names = _stand_ins(model, device)
     leaves = _leaf_modules(model, registry)
+    unique = unique_parameters(model)
     canonical_of = {n: names[0] for names in unique.values() for n in names}
     leaf_params = {
         module: list(dict.fromkeys(canonical_of[f"{prefix}.{n}" if prefix else n]
@@ -182,19 +258,19 @@ def trace_module(
     module_names = {m: n for n, m in model.named_modules()}
     recorder = GraphRecorder(registry, param_names, leaf_params, module_names)
     recorder.add_inputs(args, kwargs)
+    on_meta = device.type == "meta"
+    skip = _skip_shape_preserving_leaves(leaves, registry) if on_meta else contextlib.nullcontext()
+    dense = contextlib.nullcontext() if on_meta else DenseOnRefusal()  # entered before (beneath) the recorder
     try:
-        skip = _skip_shape_preserving_leaves(leaves, registry) if device.type == "meta" else contextlib.nullcontext()
-        with _training_mode(model, mode), _hooks(model, recorder), skip, recorder, torch.no_grad():
+        with isolated_state(model, functools.partial(state_stand_in, device=device)), _training_mode(model, mode), \
+                _hooks(model, recorder), skip, dense, recorder, torch.no_grad():
             output = functional_call(model, stand_ins, args, kwargs, tie_weights=True, strict=False)
     except Exception as err:
-        hint = " Tracing ran on the meta device; if the forward needs tensor values, pass device='cpu'." \
-            if device.type == "meta" else ""
-        raise TraceError(
-            f"forward pass of {name} failed on example inputs ({_describe_inputs(args, kwargs)}): "
-            f"{type(err).__name__}: {err}.{hint} Check that example_inputs match the model's forward signature."
-        ) from err
-    recorder.add_outputs(output)
-    return _assemble(recorder, own, unique, leaves, name, strict)
+        detail = f"{type(err).__name__}: {err}"
+        if len(detail) > _MAX_DETAIL:
+            detail = detail[:_MAX_DETAIL] + f"... ({len(detail):,} characters, see the exception's __cause__)"
+        raise TraceError(name, described, str(device), mode, classify_failure(err), detail) from err
+    return recorder, output
 
 
 def _assemble(

@@ -7,14 +7,14 @@ is GPT-2-large.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
-import torch
 from torch import nn
 
 from hypergen.compat import ensure_torchvision_importable
+from hypergen.graph.hf_inputs import complete_hf_inputs, hf_main_inputs
 from hypergen.graph.inputs import ExampleInputs
+from hypergen.zoo.names import unknown_name_message
 
 __all__ = ["SOURCE", "HFSource", "HEADS"]
 
@@ -26,8 +26,6 @@ HEADS: dict[str, str] = {
     "sequence_classification": "AutoModelForSequenceClassification",
     "image_classification": "AutoModelForImageClassification",
 }
-
-_SEQ_LEN = 16
 
 
 class HFSource:
@@ -51,6 +49,9 @@ class HFSource:
         transformers = self._transformers()
         model_type, _, head = name.partition(":")
         head = head or "model"
+        known = self.names()
+        if model_type not in known:
+            raise ValueError(unknown_name_message(f"hf:{name}", model_type, known, "model type", "hf"))
         if head not in HEADS:
             raise ValueError(f"hf:{name}: unknown head {head!r}; use one of {sorted(HEADS)}")
         try:
@@ -58,25 +59,13 @@ class HFSource:
         except ValueError as err:
             raise ValueError(f"hf:{name}: {err}") from err
         model = getattr(transformers, HEADS[head]).from_config(config)
-        return model, _example_inputs(model, config)
+        return model, _example_inputs(model)
 
 
-def _example_inputs(model: nn.Module, config: Any) -> ExampleInputs:
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-
+def _example_inputs(model: nn.Module) -> ExampleInputs:
+    """The model's main input (shaped from its config) and what its forward cannot run without besides it."""
     device = next(model.parameters()).device
-    if getattr(model, "main_input_name", "input_ids") == "pixel_values":
-        size = getattr(config, "image_size", 224)
-        return {"pixel_values": torch.zeros(2, getattr(config, "num_channels", 3), size, size, device=device)}
-    inputs: dict[str, Any] = {"input_ids": torch.zeros(2, _SEQ_LEN, dtype=torch.long, device=device)}
-    # An explicit 4-D mask: without one, transformers inspects mask/position *values* (packed-sequence detection),
-    # which meta tensors do not have. Causal for decoder-only model types, full attention otherwise.
-    mask = torch.ones(_SEQ_LEN, _SEQ_LEN, dtype=torch.bool, device=device)
-    if config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and not getattr(config, "is_encoder_decoder", False):
-        mask = mask.tril()
-    inputs["attention_mask"] = mask.expand(2, 1, _SEQ_LEN, _SEQ_LEN)
-    if "use_cache" in inspect.signature(model.forward).parameters:
-        inputs["use_cache"] = False  # a KV cache adds concat nodes that are not part of the architecture
+    _, inputs = complete_hf_inputs(model, (), hf_main_inputs(model, device), device)
     return inputs
 
 

@@ -8,6 +8,7 @@ from torch import nn
 
 from hypergen.compat import ensure_torchvision_importable
 from hypergen.graph.inputs import DEFAULT_IMAGE_SHAPE, ExampleInputs
+from hypergen.zoo.names import unknown_name_message
 
 __all__ = ["SOURCE", "TimmSource"]
 
@@ -29,7 +30,7 @@ class TimmSource:
         """Create ``name`` (kwargs such as ``num_classes`` go to ``timm.create_model``)."""
         timm = self._timm()
         if not timm.is_model(name):
-            raise ValueError(f"timm has no model {name!r}; see timm.list_models()")
+            raise ValueError(unknown_name_message(f"timm:{name}", name, timm.list_models(), "model", "timm"))
         model = timm.create_model(name, pretrained=False, **kwargs)
         cfg = getattr(model, "pretrained_cfg", None) or {}
         channels, height, width = cfg.get("input_size", DEFAULT_IMAGE_SHAPE[1:])

@@ -8,6 +8,7 @@ from torch import nn
 
 from hypergen.compat import ensure_torchvision_importable
 from hypergen.graph.inputs import DEFAULT_IMAGE_SHAPE, ExampleInputs
+from hypergen.zoo.names import unknown_name_message
 
 __all__ = ["SOURCE", "TorchvisionSource"]
 
@@ -33,8 +34,10 @@ class TorchvisionSource:
     def build(self, name: str, **kwargs: Any) -> tuple[nn.Module, ExampleInputs]:
         """Build ``name`` with ``weights=None`` (kwargs such as ``num_classes`` are passed through)."""
         models = self._models()
-        if name not in models.list_models(module=models):
-            raise ValueError(f"torchvision has no classification model {name!r}; see list_models('torchvision')")
+        known = models.list_models(module=models)
+        if name not in known:
+            raise ValueError(unknown_name_message(f"torchvision:{name}", name, known, "classification model",
+                                                  "torchvision"))
         kwargs.setdefault("weights", None)
         if name in ("inception_v3", "googlenet"):
             kwargs.setdefault("init_weights", True)  # silences torchvision's FutureWarning; same init as before

@@ -97,3 +97,38 @@ def test_init_errors(ghn):
         init_(nn.Linear(3, 4), ghn, (2, 3), batchnorm="batch")
     with pytest.raises(ValueError, match="no calibration batches"):
         recalibrate_batchnorm(nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2)), [])
+
+
+@pytest.mark.parametrize("spec", ["hf:bart", "hf:mistral", "hf:deberta-v2", "hf:whisper"])
+def test_init_from_the_main_input_alone_of_hf_models(ghn, spec):
+    from hypergen.zoo.samples import HF_FAMILY_CONFIGS
+
+    model = load_model(spec, device="cpu", **HF_FAMILY_CONFIGS[spec]).model
+    name = model.main_input_name
+    inputs = {name: torch.randint(0, 1000, (1, 9))} if name == "input_ids" else \
+        {name: torch.randn(1, model.config.num_mel_bins, 2 * model.config.max_source_positions)}
+    report = ghn.init_(model, inputs)  # used to fail: "Tensor.item() cannot be called on meta tensors"
+    assert report.complete and set(report.predicted) >= {n for n, _ in model.named_parameters()}
+
+
+class _NeedsValues(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+        self.head = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.head(self.fc(x)) if self.training and x.abs().sum().item() >= 0 else self.fc(x)
+
+
+def test_init_passes_tracing_device_and_mode_through(ghn):
+    from hypergen.graph import TraceError
+
+    model = _NeedsValues()
+    with pytest.raises(TraceError, match="trace with device='auto'"):  # the hint names init_'s own argument
+        init_(model, ghn, (2, 3), device="meta")
+    assert init_(model, ghn, (2, 3)).complete  # "auto": meta, then the CPU
+    report = init_(model, ghn, (2, 3), device="cpu", mode="eval")  # eval: the head is not called
+    assert report.not_predicted.keys() == {"head.weight", "head.bias"} and model.training
+    # GraphHyperNetwork.init_ passes them on: in eval mode no value is read, so meta is enough
+    assert ghn.init_(model, (2, 3), device="meta", mode="eval").not_predicted.keys() == {"head.weight", "head.bias"}

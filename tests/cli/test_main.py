@@ -134,3 +134,36 @@ def test_predict_measures_heldout_and_zoo_nets_against_default_init(tmp_path, mo
         assert 0.0 <= predicted <= 100.0 and 0.0 <= default <= 100.0
     assert rows["timm:resnet18"][1] == "11,175,370"  # adapted to 1 channel and 10 classes
     assert main(["predict", "--ghn", str(tmp_path / "ghns" / "mine.safetensors")]) == 2  # no card: says so
+
+
+_MIXTRAL = ["--set", "num_hidden_layers=1", "hidden_size=32", "intermediate_size=64", "num_attention_heads=2",
+            "num_key_value_heads=1", "vocab_size=100", "num_local_experts=2"]
+
+
+def test_graph_of_hf_families_that_used_to_fail(capsys):
+    assert main(["graph", "hf:whisper", "--set", "encoder_layers=1", "decoder_layers=1", "d_model=32",
+                 "encoder_attention_heads=2", "decoder_attention_heads=2", "encoder_ffn_dim=64", "decoder_ffn_dim=64",
+                 "vocab_size=100", "pad_token_id=0", "bos_token_id=0", "eos_token_id=0", "decoder_start_token_id=0",
+                 "num_mel_bins=8", "max_source_positions=16", "max_target_positions=16"]) == 0
+    assert "(100.00% of scalars)" in capsys.readouterr().out
+    assert main(["graph", "hf:mixtral", *_MIXTRAL]) == 0  # meta, then the CPU (grouped_mm's meta kernel)
+    assert "(100.00% of scalars)" in capsys.readouterr().out
+
+
+def test_trace_error_hints_spell_command_line_options(caplog):
+    assert main(["graph", "hf:mixtral", *_MIXTRAL, "--device", "meta"]) == 2
+    message = caplog.records[-1].getMessage()
+    assert "trace with --device cpu" in message and "--device auto" in message and "device='" not in message
+
+
+def test_misspelt_hf_model_type_is_one_line_with_the_closest_names(caplog):
+    assert main(["graph", "hf:gtp2"]) == 2
+    message = caplog.records[-1].getMessage()
+    assert len(message) < 300 and "\n" not in message  # was ~12,000 characters: every model type
+    assert message.startswith("hf:gtp2: unknown model type 'gtp2' (closest: 'gpt2'")
+    assert "`hypergen models hf`" in message
+
+
+def test_models_lists_what_a_source_builds(capsys):
+    assert main(["models", "hf", "--filter", "GPT_NEO"]) == 0
+    assert capsys.readouterr().out.split() == ["gpt_neo", "gpt_neox", "gpt_neox_japanese"]

@@ -11,7 +11,7 @@ from torch import nn
 
 from hypergen.apply import forward_with, materialize_buffers
 from hypergen.ghn import GHNConfig, GraphHyperNetwork
-from hypergen.graph import trace_module
+from hypergen.graph import TraceError, trace_module
 from hypergen.graph.data import batch_graphs, to_data
 from hypergen.zoo import load_model
 
@@ -278,3 +278,25 @@ def test_init_caps_each_weights_scale_at_the_models_own_by_default():
     for name, std in before.items():
         assert after[name].std().item() == pytest.approx(std, rel=1e-3), name
     assert after["transformer.h.0.ln_1.weight"].mean().item() == pytest.approx(1.0, abs=0.05)  # vectors: GHN's own
+
+
+def test_forward_and_as_data_take_tracing_device_and_mode():
+    class TrainOnlyHead(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body, self.aux = nn.Linear(3, 4), nn.Linear(4, 2)
+
+        def forward(self, x):
+            y = self.body(x)
+            return (y, self.aux(y)) if self.training and bool(y.sum() != 0.5) else y  # bool(): needs a value
+
+    torch.manual_seed(0)
+    ghn = GraphHyperNetwork(GHNConfig(hidden=32, heads=4)).eval()
+    model = TrainOnlyHead()
+    with torch.no_grad():
+        assert set(ghn(model, (2, 3))) == {"body.weight", "body.bias", "aux.weight", "aux.bias"}  # auto: CPU retry
+        assert set(ghn(model, (2, 3), mode="eval", device="meta")) == {"body.weight", "body.bias"}
+        assert ghn.as_data(model, (2, 3), device="cpu").param_names == ["body.weight", "body.bias", "aux.weight",
+                                                                        "aux.bias"]
+    with pytest.raises(TraceError, match="needs|reads tensor values"):
+        ghn(model, (2, 3), device="meta")

@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 import torch
 from torch import nn
@@ -165,8 +167,11 @@ def test_input_forms():
 
 
 def test_failing_forward_and_wrong_inputs_give_trace_errors():
-    with pytest.raises(TraceError, match=r"TinyCNN failed on example inputs \(Tensor\(2, 5, 8, 8\):float32\)"):
+    with pytest.raises(TraceError, match=r"TinyCNN failed on example inputs \(Tensor\(2, 5, 8, 8\):float32\) on meta") \
+            as info:
         trace_module(TinyCNN(), (2, 5, 8, 8))  # 5 channels into a 3-channel conv
+    assert info.value.kind.name == "shapes" and "shapes do not fit the model" in str(info.value)
+    assert "device=" not in str(info.value)  # another device would not help: no such advice
 
     class Broken(nn.Module):
         def forward(self, x):
@@ -175,6 +180,25 @@ def test_failing_forward_and_wrong_inputs_give_trace_errors():
     with pytest.raises(TraceError, match="ValueError: boom") as info:
         trace_module(Broken(), (1, 2))
     assert isinstance(info.value.__cause__, ValueError)
+
+
+class TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 4)
+
+    def forward(self, input_ids, attention_mask=None):
+        return self.emb(input_ids)
+
+
+def test_misspelt_input_name_is_reported_before_tracing_with_the_forwards_arguments():
+    with pytest.raises(TraceError) as info:
+        trace_module(TwoInputs(), {"input_id": torch.zeros(2, 3, dtype=torch.long)})
+    message = str(info.value)
+    assert info.value.kind.name == "inputs"
+    assert "TwoInputs.forward(input_ids, attention_mask) cannot take them" in message
+    assert message.endswith("'input_id': did you mean 'input_ids'?.")
+    assert "device=" not in message and " on meta" not in message
 
 
 class NeedsValues(nn.Module):
@@ -186,11 +210,59 @@ class NeedsValues(nn.Module):
         return self.fc(x) if x.sum().item() > -1e9 else x
 
 
-def test_value_dependent_forward_hints_cpu_and_works_there():
-    with pytest.raises(TraceError, match="pass device='cpu'"):
-        trace_module(NeedsValues(), (2, 3))
-    g = trace_module(NeedsValues(), (2, 3), device="cpu")
+def test_value_dependent_forward_hints_auto_on_meta_and_auto_falls_back_to_cpu(caplog):
+    with pytest.raises(TraceError, match=r"on meta in train mode: DataDependentOutputException") as info:
+        trace_module(NeedsValues(), (2, 3), device="meta")
+    assert info.value.kind.name == "needs_values"
+    assert "trace with device='auto' (meta, then once more on the CPU" in str(info.value)
+    with caplog.at_level(logging.INFO, logger="hypergen.graph.trace"):
+        g = trace_module(NeedsValues(), (2, 3))  # device="auto"
     assert g.coverage.complete and "linear" in _ops(g)
+    assert "NeedsValues cannot be traced on meta (DataDependentOutputException" in caplog.text
+    assert "tracing it again on cpu with stand-in weights" in caplog.text
+    assert _ops(trace_module(NeedsValues(), (2, 3), device="cpu")) == _ops(g)
+    assert all(r.levelno == logging.INFO for r in caplog.records if "cannot be traced" in r.getMessage())
+
+
+def test_cpu_retry_of_a_large_model_is_a_warning(monkeypatch, caplog):
+    import hypergen.graph.trace as trace
+
+    monkeypatch.setattr(trace, "LARGE_MODEL_NUMEL", 12)  # NeedsValues has 12 parameters
+    with caplog.at_level(logging.INFO, logger="hypergen.graph.trace"):
+        trace_module(NeedsValues(), (2, 3))
+    (record,) = [r for r in caplog.records if "cannot be traced" in r.getMessage()]
+    assert record.levelno == logging.WARNING and "(12 parameters: a real forward pass; device='meta' forbids it)" \
+        in record.getMessage()
+
+
+def test_error_after_the_cpu_retry_reports_both_attempts():
+    class NeedsValuesThenFails(NeedsValues):
+        def forward(self, x):
+            if x.sum().item() > -1e9:
+                raise KeyError("no such head")
+            return x
+
+    with pytest.raises(TraceError) as info:
+        trace_module(NeedsValuesThenFails(), (2, 3))
+    message = str(info.value)
+    assert "on cpu in train mode: KeyError: 'no such head'" in message
+    assert "(On meta it had failed first: DataDependentOutputException" in message
+
+
+def test_tracing_on_cpu_gives_the_meta_graph_and_never_reads_the_weights():
+    model = TinyCNN()
+    with torch.device("meta"):
+        meta_model = TinyCNN()  # no values to read: only stand-ins can run
+    graphs = [trace_module(m, (2, 3, 8, 8), device=d) for m in (model, meta_model) for d in ("meta", "cpu")]
+    assert len({(tuple(_ops(g)), tuple(g.edges)) for g in graphs}) == 1
+    assert all(p.is_meta for p in meta_model.parameters())
+
+
+def test_hint_spells_the_device_option_as_the_caller_does():
+    with pytest.raises(TraceError) as info:
+        trace_module(NeedsValues(), (2, 3), device="meta")
+    cli = info.value.describe(lambda name, value: f"--{name} {value}")
+    assert "trace with --device auto" in cli and "--device cpu" in cli and "device='auto'" not in cli
 
 
 def test_module_without_parameters():
@@ -251,3 +323,20 @@ def test_shape_preserving_leaf_called_without_tensors_runs_its_own_forward():
     registry.register_module(Gate, "sigmoid")
     graph = trace_module(Model(), (2, 3), registry=registry)
     assert graph.coverage.complete and [n.op for n in graph.nodes] == ["input", "linear", "sigmoid", "mul", "output"]
+
+
+def test_error_messages_show_shapes_never_tensor_values():
+    class Detector(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, images):
+            raise ValueError("needs targets")
+
+    images = [torch.full((3, 4), 123.456), torch.full((3, 4), 123.456)]
+    with pytest.raises(TraceError) as info:
+        trace_module(Detector(), (images,), device="cpu")
+    message = str(info.value)
+    assert "example inputs ([Tensor(3, 4):float32, Tensor(3, 4):float32])" in message
+    assert "123.4" not in message and "tensor(" not in message

@@ -27,5 +27,5 @@ def test_timm_num_classes_and_input_size():
 
 
 def test_unknown_timm_model():
-    with pytest.raises(ValueError, match="timm has no model 'resnet_nope'"):
+    with pytest.raises(ValueError, match=r"timm:resnet_nope: unknown model 'resnet_nope' \(closest: 'resnet50_gn'"):
         load_model("timm:resnet_nope")

@@ -66,7 +66,7 @@ def test_real_weights_and_num_classes():
 
 
 def test_bad_specs():
-    with pytest.raises(ValueError, match="has no classification model 'resnet5'"):
+    with pytest.raises(ValueError, match=r"unknown classification model 'resnet5' \(closest: 'resnet50'"):
         load_model("torchvision:resnet5")
     with pytest.raises(ValueError, match="unknown model source 'tv'"):
         load_model("tv:resnet50")
