@@ -19,6 +19,7 @@ from hypergen.graph.graph import ComputationGraph, ParamInfo, param_kind
 from hypergen.graph.inputs import ExampleInputs, complete_inputs, describe_value, normalize_inputs, tensor_leaves
 from hypergen.graph.isolation import isolated_state
 from hypergen.graph.ops import OpRegistry, default_registry
+from hypergen.graph.prune import drop_parameter_free_tails
 from hypergen.graph.recorder import GraphRecorder
 from hypergen.graph.standins import DenseOnRefusal, parameter_stand_in, state_stand_in
 
@@ -282,6 +283,8 @@ def _assemble(
     strict: bool,
 ) -> ComputationGraph:
     called = {node.scope for node in recorder.nodes}
+    categories = {op.name: op.category for op in recorder.registry.op_types}
+    nodes, edges, new_index = drop_parameter_free_tails(recorder.nodes, recorder.edges, categories)
     params: dict[str, ParamInfo] = {}
     coverage = CoverageReport()
     for canonical, names in unique.items():
@@ -291,11 +294,12 @@ def _assemble(
         if node is None:
             coverage.missing[canonical] = _missing_reason(canonical, leaves, called)
             continue
-        scope = recorder.nodes[node].scope
+        node = new_index[node]
+        scope = nodes[node].scope
         local = canonical[len(scope) + 1:] if scope and canonical.startswith(scope + ".") else canonical
         params[canonical] = ParamInfo(canonical, shape, node, local, tuple(names[1:]), param_kind(local, len(shape)))
-        coverage.attached[canonical] = recorder.nodes[node].name
-    graph = ComputationGraph(recorder.nodes, sorted(recorder.edges), params, coverage, name)
+        coverage.attached[canonical] = nodes[node].name
+    graph = ComputationGraph(nodes, edges, params, coverage, name)
     graph.validate()
     coverage.enforce(strict, name)
     log.debug("traced %s: %d nodes, %d edges, %s", name, graph.num_nodes, len(graph.edges), coverage.summary())
