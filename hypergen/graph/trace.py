@@ -16,6 +16,7 @@ from hypergen.graph.graph import ComputationGraph, ParamInfo, param_kind
 from hypergen.graph.inputs import ExampleInputs, normalize_inputs, tensor_leaves
 from hypergen.graph.ops import OpRegistry, default_registry
 from hypergen.graph.recorder import GraphRecorder
+from hypergen.graph.reference import reference_statistics
 
 __all__ = ["trace_module", "TraceError", "unique_parameters"]
 
@@ -131,9 +132,10 @@ def trace_module(
 ) -> ComputationGraph:
     """Trace one forward pass of ``model`` into a :class:`ComputationGraph`.
 
-    The model's own parameters and buffers are never read, written or copied: the forward runs through
+    The model's own parameters and buffers are never written or copied: the forward runs through
     :func:`torch.func.functional_call` on stand-in tensors of the same shape on ``device`` (``meta`` by default, so
-    no memory is allocated). The model may itself live on the ``meta`` device.
+    no memory is allocated). The model may itself live on the ``meta`` device. Each parameter's default-init
+    statistics are recorded in ``ParamInfo.reference`` (:func:`~hypergen.graph.reference.reference_statistics`).
 
     Args:
         model: any module that can run a forward pass.
@@ -194,7 +196,11 @@ def trace_module(
             f"{type(err).__name__}: {err}.{hint} Check that example_inputs match the model's forward signature."
         ) from err
     recorder.add_outputs(output)
-    return _assemble(recorder, own, unique, leaves, name, strict)
+    graph = _assemble(recorder, own, unique, leaves, name, strict)
+    for pname, stats in reference_statistics(model, leaves, own).items():
+        if pname in graph.params:
+            graph.params[pname].reference = stats
+    return graph
 
 
 def _assemble(
