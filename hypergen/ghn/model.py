@@ -30,6 +30,9 @@ __all__ = ["GraphHyperNetwork", "ParamGroup", "Target"]
 _MAX_SLOTS = 8  # parameters of one node beyond this share the last slot embedding
 _SHAPE_FREQS = 4
 _FALLBACK_OPS = ("unknown_module", "unknown_op")
+# Rank-3 weights of these node categories are stacks of matrices (Mixtral's fused experts ``[E, out, in]``), not
+# convolution kernels: their fan-in is one matrix's.
+_STACKED_WEIGHT_CATEGORIES = frozenset({"parameter", "unknown"})
 
 #: What a GHN can predict parameters for.
 Target = nn.Module | ComputationGraph | Data | Batch
@@ -46,6 +49,8 @@ class ParamGroup:
         fan_in: ``[G]`` fan-in of each tensor.
         ids: ``[G]`` position of each tensor among its own graph's parameters (the same alone or in a batch; seeds
             the decoder's fixed components).
+        reference: ``[G, 2]`` default-init ``(mean, std)`` of each tensor, NaN where unknown (``param_ref``), or
+            ``None`` for graph data encoded before hypergen recorded them.
     """
 
     layout: TensorLayout
@@ -53,11 +58,12 @@ class ParamGroup:
     rows: Tensor
     fan_in: Tensor
     ids: Tensor
+    reference: Tensor | None = None
 
     def part(self, start: int, stop: int) -> ParamGroup:
         """The tensors ``start:stop`` of the group."""
         return ParamGroup(self.layout, self.role, self.rows[start:stop], self.fan_in[start:stop],
-                          self.ids[start:stop])
+                          self.ids[start:stop], None if self.reference is None else self.reference[start:stop])
 
 
 class GraphHyperNetwork(nn.Module):
@@ -162,12 +168,15 @@ class GraphHyperNetwork(nn.Module):
                 role = "weight"
             rows, fans = groups.setdefault((shape, role), ([], []))
             rows.append(row)
-            fans.append(fan_in_of(shape, node_shape, in_out=op.name in IN_OUT_WEIGHT_OPS))
+            fans.append(fan_in_of(shape, node_shape, in_out=op.name in IN_OUT_WEIGHT_OPS,
+                                  stacked=op.category in _STACKED_WEIGHT_CATEGORIES))
         device = data.param_shape.device
         local = _local_param_index(data)
+        reference = data.param_ref if "param_ref" in data else None
         return [
             ParamGroup(TensorLayout.of(shape), role, torch.tensor(rows, device=device),
-                       torch.tensor(fans, dtype=torch.float32, device=device), local[rows])
+                       torch.tensor(fans, dtype=torch.float32, device=device), local[rows],
+                       None if reference is None else reference[rows])
             for (shape, role), (rows, fans) in groups.items()
         ]
 
@@ -195,7 +204,7 @@ class GraphHyperNetwork(nn.Module):
         """``[G, *shape]`` scaled weights of one group, from the ``[num_params, hidden]`` conditioning."""
         rows_cond = cond[group.rows]
         raw = self.decoder(rows_cond, group.layout, ids=group.ids)
-        return self.scaler(raw, group.role, group.fan_in, rows_cond)
+        return self.scaler(raw, group.role, group.fan_in, rows_cond, group.reference)
 
     def stream(self, data: Data | Batch, max_numel: int | None = None) -> Iterator[tuple[Tensor, Tensor]]:
         """Yield ``(rows [g], tensors [g, *shape])`` group by group, ``g * numel <= max_numel`` when given.
@@ -227,7 +236,7 @@ class GraphHyperNetwork(nn.Module):
             for group in groups:
                 rows_cond = cond[group.rows]
                 raw = self.decoder(rows_cond, group.layout, ids=group.ids)
-                scale, offset = self.scaler.coefficients(raw, group.role, group.fan_in, rows_cond)
+                scale, offset = self.scaler.coefficients(raw, group.role, group.fan_in, rows_cond, group.reference)
                 finite = raw.finite() & torch.isfinite(scale) & torch.isfinite(offset)
                 if not bool(finite.all()):
                     bad = [names[row] for row, ok in zip(group.rows.tolist(), finite.tolist()) if not ok]
