@@ -53,7 +53,7 @@ class ScalingConfig:
     constant_tolerance: float = 0.25
     constant_spread: float = 0.1
     zero_spread: float = 0.02
-    reference_ratio: float = 2.5
+    reference_ratio: float = 2.75
 
 
 @dataclass

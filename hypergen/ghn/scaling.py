@@ -161,7 +161,7 @@ class ParamScaler(nn.Module):
         nn.init.zeros_(self.gain_head.bias)
 
     def forward(self, raw: RawParams, role: str, fan_in: Tensor, cond: Tensor,
-                reference: Tensor | None = None) -> Tensor:
+                reference: Tensor | None = None, kernel: bool = True) -> Tensor:
         """Scale ``G`` raw tensors of one role (materialising them once).
 
         Args:
@@ -170,18 +170,20 @@ class ParamScaler(nn.Module):
             fan_in: ``[G]`` fan-in of each tensor (see :func:`fan_in_of`).
             cond: ``[G, hidden]`` conditioning vectors.
             reference: ``[G, 2]`` default-init ``(mean, std)`` of each tensor (NaN rows: unknown), or ``None``.
+            kernel: dims after the second are a convolution kernel (``kernel_beta``); ``False`` for stacks of
+                matrices.
 
         Returns:
             ``[G, *shape]`` weights.
         """
-        return raw.materialize(*self.coefficients(raw, role, fan_in, cond, reference))
+        return raw.materialize(*self.coefficients(raw, role, fan_in, cond, reference, kernel))
 
     def coefficients(self, raw: RawParams, role: str, fan_in: Tensor, cond: Tensor,
-                     reference: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``(scale [G], offset [G])`` such that the weights are ``scale * raw + offset``."""
+                     reference: Tensor | None = None, kernel: bool = True) -> tuple[Tensor, Tensor]:
+        """``(scale [G], offset [G])`` such that the weights are ``scale * raw + offset`` (arguments: :meth:`forward`)."""
         gain = self.gain(cond)
         scale, offset = _RULES[role](fan_in.to(cond.dtype), gain, self.config)
-        if role == "weight" and raw.layout.kernel:  # convolutions: kernel_beta instead of weight_beta
+        if role == "weight" and kernel and raw.layout.kernel:  # convolutions: kernel_beta instead of weight_beta
             scale = scale * math.sqrt(self.config.kernel_beta / self.config.weight_beta)
         if reference is not None and self.config.follow_reference:
             scale, offset = follow_reference(scale, offset, gain, role, reference, self.config)

@@ -85,7 +85,7 @@ def test_conv1d_conv3d_statistics():
 
 
 #: Embedding tables tied to an output layer are scaled as that layer's weight (1/sqrt(width)), not as nn.Embedding's N(0, 1),
-#: but no further than ScalingConfig.reference_ratio (2.5) below the model's own table.
+#: but no further than ScalingConfig.reference_ratio (2.75) below the model's own table.
 _TIED_EMBEDDINGS = {"transformer.wte.weight", "bert.embeddings.word_embeddings.weight"}
 
 
@@ -98,7 +98,7 @@ def _assert_within_factor_two(predicted, reference, covered):
         checked += 1
         ref_std, pred_std = ref.float().std().item(), pred.float().std().item()
         if name in _TIED_EMBEDDINGS:
-            ref_std = max(ref.shape[1] ** -0.5, ref_std / 2.5)
+            ref_std = max(ref.shape[1] ** -0.5, ref_std / 2.75)
         if ref.dim() > 2 and "norm" not in name:
             # convolutions are scaled as He init, sqrt(2 / fan_in) (ScalingConfig.kernel_beta = 2; torchvision's conv
             # nets use kaiming_normal themselves), not PyTorch's generic layer default sqrt(1 / (3 fan_in))
