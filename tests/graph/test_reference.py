@@ -56,3 +56,33 @@ def test_hugging_face_models_on_meta_get_their_own_init():
                        num_attention_heads=2, num_key_value_heads=1, head_dim=16, vocab_size=100)
     ref = {n: p.reference for n, p in trace_module(gemma.model, gemma.example_inputs).params.items()}
     assert ref["model.norm.weight"] == (0.0, 0.0)
+
+
+def _weight_normed() -> nn.Module:
+    from torch.nn.utils.parametrizations import weight_norm
+
+    return nn.Sequential(weight_norm(nn.Conv2d(3, 16, 3)), nn.Flatten(), weight_norm(nn.Linear(16 * 6 * 6, 10)))
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_weight_norm_magnitudes_are_row_norms_and_the_model_is_untouched(device):
+    """weight_norm's g (original0, [out, 1, 1, 1]) was predicted as a weight of fan-in 1: mean 0, std 1.47 for a
+    default of 0.57; its bias took that fan-in too (std 0.6 for 0.13)."""
+    from hypergen.ghn import GraphHyperNetwork
+
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = _weight_normed()
+    classes = [type(m) for m in model]
+    graph = trace_module(model, (2, 3, 8, 8), name=device)
+    g = graph.params["0.parametrizations.weight.original0"].reference
+    assert g[0] == pytest.approx(0.577, rel=0.05) and g[1] < 0.25 * g[0]  # |v_row| of PyTorch's default init: ~constant
+    assert [type(m) for m in model] == classes and hasattr(classes[0], "weight")  # re-init on a copy only
+    torch.manual_seed(0)
+    with torch.no_grad():
+        predicted = GraphHyperNetwork().eval()(graph)
+    magnitude = predicted["0.parametrizations.weight.original0"]
+    assert magnitude.mean().item() == pytest.approx(g[0], rel=1e-3) and magnitude.std().item() < 0.1
+    assert predicted["0.bias"].std().item() < 0.2  # fan-in of v (27), not of g (1): 0.577 / sqrt(27) = 0.11
+    if device == "cpu":
+        assert model(torch.randn(1, 3, 8, 8)).shape == (1, 10)
