@@ -188,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--ghn", "--ckpt", dest="ghn", required=True,
                       help="a pretrained GHN's name (hypergen pretrained), a checkpoint (.safetensors) or a URL")
     init.add_argument("--model", required=True, help="zoo spec: torchvision:resnet50, timm:..., hf:gpt2:causal_lm")
-    init.add_argument("--out", required=True, help="where to write {parameter name: tensor} and BatchNorm running statistics at a fresh "
+    init.add_argument("--out", required=True,
+                      help="where to write {parameter name: tensor} and BatchNorm running statistics at a fresh "
                       "layer's values (.safetensors)")
     init.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="builder/config overrides")
     init.add_argument("--input-shape", type=_shape, help="input shape for tracing, e.g. 2,3,32,32")

@@ -180,7 +180,8 @@ class ParamScaler(nn.Module):
 
     def coefficients(self, raw: RawParams, role: str, fan_in: Tensor, cond: Tensor,
                      reference: Tensor | None = None, kernel: bool = True) -> tuple[Tensor, Tensor]:
-        """``(scale [G], offset [G])`` such that the weights are ``scale * raw + offset`` (arguments: :meth:`forward`)."""
+        """``(scale [G], offset [G])`` such that the weights are ``scale * raw + offset`` (arguments: see
+        :meth:`forward`)."""
         gain = self.gain(cond)
         scale, offset = _RULES[role](fan_in.to(cond.dtype), gain, self.config)
         if role == "weight" and kernel and raw.layout.kernel:  # convolutions: kernel_beta instead of weight_beta

@@ -36,8 +36,8 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 def primary_param_shape(graph: ComputationGraph, index: int) -> tuple[int, ...]:
     """Shape of the node's main parameter: its largest weight-kind parameter (the first of equals), else its first
-    parameter, else ``()``. Largest: a weight-normed layer's direction ``v``, not its magnitude ``g`` (``[out, 1, ...]``,
-    stored first), gives the fan-in its bias is scaled by."""
+    parameter, else ``()``. Largest: a weight-normed layer's direction ``v``, not its magnitude ``g``
+    (``[out, 1, ...]``, stored first), gives the fan-in its bias is scaled by."""
     params = graph.node_params(index)
     weights = [p for p in params if p.kind == "weight"]
     chosen = max(weights, key=lambda p: p.numel) if weights else (params[0] if params else None)

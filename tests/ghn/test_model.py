@@ -84,8 +84,8 @@ def test_conv1d_conv3d_statistics():
     _assert_within_factor_two(predicted, dict(model.named_parameters()), covered)
 
 
-#: Embedding tables tied to an output layer are scaled as that layer's weight (1/sqrt(width)), not as nn.Embedding's N(0, 1),
-#: but no further than ScalingConfig.reference_ratio (2.75) below the model's own table.
+#: Embedding tables tied to an output layer are scaled as that layer's weight (1/sqrt(width)), not as nn.Embedding's
+#: N(0, 1), but no further than ScalingConfig.reference_ratio (2.75) below the model's own table.
 _TIED_EMBEDDINGS = {"transformer.wte.weight", "bert.embeddings.word_embeddings.weight"}
 
 

@@ -82,7 +82,8 @@ def _reference_coefficients(reference, role="norm_weight", nominal=(0.1, 1.0)):
 
 def test_constant_inits_keep_their_constant_with_a_small_spread():
     scale, offset = _reference_coefficients([[1.0, 0.0], [0.0, 0.0], [1e-6, 0.0], [0.577, 0.02]])
-    assert offset.tolist() == pytest.approx([1.0, 0.0, 1e-6, 0.577])  # ones, Gemma's zeros, a layer scale, weight-norm g
+    # ones, Gemma's zeros, a layer scale, weight-norm g
+    assert offset.tolist() == pytest.approx([1.0, 0.0, 1e-6, 0.577])
     assert scale.tolist() == pytest.approx([0.1, 0.02, 1e-7, 0.0577])  # 10% of |mean|, zero_spread for zeros
 
 

@@ -30,8 +30,8 @@ FAST = [
     ("timm:poolformerv2_s12", {}),  # metaformer res_scale and StarReLU scales of 1
     ("timm:resmlp_12_224", {}),  # Affine(alpha=1, beta=0) and layer scales of 1e-4
     ("timm:regnety_002", {}),  # zero-init last BatchNorms; SE convs at 3x PyTorch's std
-    ("hf:mistral:causal_lm", HF_CONFIGS["hf:mistral:causal_lm"]), ("hf:gemma:causal_lm", HF_CONFIGS["hf:gemma:causal_lm"]),
-    ("hf:gpt2:causal_lm", HF_CONFIGS["hf:gpt2:causal_lm"]), ("hf:mamba:causal_lm", HF_CONFIGS["hf:mamba:causal_lm"]),
+    *((spec, HF_CONFIGS[spec]) for spec in ("hf:mistral:causal_lm", "hf:gemma:causal_lm", "hf:gpt2:causal_lm",
+                                            "hf:mamba:causal_lm")),
 ]
 
 
@@ -79,9 +79,7 @@ def zoo_deviations(spec: str, **kwargs) -> dict[str, str]:
 
 @pytest.mark.parametrize(("spec", "kwargs"), FAST, ids=[s for s, _ in FAST])
 def test_predictions_keep_default_init_statistics(spec, kwargs):
-    pytest.importorskip(spec.split(":")[0] if spec.split(":")[0] == "timm" else "torch")
-    if spec.startswith("hf:"):
-        pytest.importorskip("transformers")
+    pytest.importorskip({"timm": "timm", "hf": "transformers"}.get(spec.split(":")[0], "torch"))
     assert zoo_deviations(spec, **kwargs) == {}
 
 
