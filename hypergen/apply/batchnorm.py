@@ -11,9 +11,50 @@ from torch import Tensor, nn
 
 from hypergen.apply.functional import forward_with
 
-__all__ = ["recalibrate_batchnorm"]
+__all__ = ["batchnorm_default_state", "batchnorm_layers", "recalibrate_batchnorm", "stale_batchnorm_layers"]
 
 log = logging.getLogger(__name__)
+
+
+def batchnorm_layers(model: nn.Module) -> dict[str, nn.modules.batchnorm._BatchNorm]:
+    """``{qualified name: module}`` of every BatchNorm layer that tracks running statistics."""
+    return {name: m for name, m in model.named_modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats and m.running_mean is not None}
+
+
+def batchnorm_default_state(model: nn.Module) -> dict[str, Tensor]:
+    """The running statistics of every BatchNorm layer at a fresh layer's values, as CPU state-dict entries.
+
+    ``running_mean`` 0, ``running_var`` 1 and ``num_batches_tracked`` 0 (what ``reset_running_stats`` sets), built
+    from the buffers' shapes and dtypes only, so it works for models on ``meta``. Written next to predicted parameters
+    (``hypergen init``), it pairs them with statistics that no earlier weights estimated.
+
+    Args:
+        model: any model (its buffers are not read or changed).
+
+    Returns:
+        ``{"<layer>.running_mean": zeros, "<layer>.running_var": ones, "<layer>.num_batches_tracked": 0}``.
+    """
+    state: dict[str, Tensor] = {}
+    for name, m in batchnorm_layers(model).items():
+        prefix = f"{name}." if name else ""
+        state[prefix + "running_mean"] = torch.zeros(m.running_mean.shape, dtype=m.running_mean.dtype)
+        state[prefix + "running_var"] = torch.ones(m.running_var.shape, dtype=m.running_var.dtype)
+        if m.num_batches_tracked is not None:
+            state[prefix + "num_batches_tracked"] = torch.zeros((), dtype=m.num_batches_tracked.dtype)
+    return state
+
+
+def stale_batchnorm_layers(model: nn.Module) -> list[str]:
+    """BatchNorm layers whose running statistics are not a fresh layer's (estimated for some earlier weights)."""
+    stale = []
+    for name, m in batchnorm_layers(model).items():
+        if m.running_mean.is_meta:
+            continue
+        fresh = bool((m.running_mean == 0).all()) and bool((m.running_var == 1).all())
+        if not fresh or (m.num_batches_tracked is not None and int(m.num_batches_tracked) != 0):
+            stale.append(name)
+    return stale
 
 
 def recalibrate_batchnorm(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from torch import nn
 
-from hypergen.apply.batchnorm import recalibrate_batchnorm
+from hypergen.apply.batchnorm import batchnorm_layers, recalibrate_batchnorm, stale_batchnorm_layers
 from hypergen.apply.spectrum import orthogonalize_
 from hypergen.graph.data import to_data
 from hypergen.graph.inputs import ExampleInputs
@@ -25,7 +25,7 @@ __all__ = ["InitReport", "init_", "BATCHNORM_MODES"]
 log = logging.getLogger(__name__)
 
 #: What ``init_`` does with BatchNorm running statistics.
-BATCHNORM_MODES = ("keep", "recalibrate")
+BATCHNORM_MODES = ("keep", "reset", "recalibrate")
 
 
 @dataclass
@@ -79,12 +79,34 @@ def _cap_scale_(params: dict[str, torch.Tensor], stds: dict[str, float]) -> int:
     return count
 
 
+def _apply_batchnorm_mode(model: nn.Module, mode: str, batches: Iterable[Any] | None) -> str:
+    """Do what ``init_``'s ``batchnorm`` mode says to the running statistics; returns the report's sentence."""
+    layers = batchnorm_layers(model)
+    if not layers:
+        return "no BatchNorm layers"
+    if mode == "recalibrate":
+        return f"recalibrated on {recalibrate_batchnorm(model, batches)} batches"
+    if mode == "reset":
+        for m in layers.values():
+            m.reset_running_stats()
+        return f"reset to a fresh layer's (mean 0, var 1) in {len(layers)} layers"
+    stale = stale_batchnorm_layers(model)
+    if not stale:
+        return (f"kept at a fresh layer's (mean 0, var 1) in {len(layers)} layers (pass batchnorm='recalibrate' "
+                "with a few batches to re-estimate them)")
+    log.warning("init_ kept running statistics of %d BatchNorm layers (%s...) that were estimated for the previous "
+                "weights; pass batchnorm='reset' or 'recalibrate'", len(stale), stale[0])
+    return (f"kept in {len(layers)} layers, {len(stale)} of them estimated for the previous weights (e.g. "
+            f"{stale[0]!r}): eval-mode outputs pair them with the new weights; pass batchnorm='reset' or "
+            "'recalibrate'")
+
+
 def init_(
     model: nn.Module,
     ghn: GraphHyperNetwork,
     example_inputs: ExampleInputs = None,
     *,
-    batchnorm: Literal["keep", "recalibrate"] = "keep",
+    batchnorm: Literal["keep", "reset", "recalibrate"] = "keep",
     calibration_batches: Iterable[Any] | None = None,
     orthogonalize: bool = False,
     keep_scale: bool = True,
@@ -95,13 +117,17 @@ def init_(
 
     The model is traced without a copy of its weights (on ``meta``; see ``device``) and every prediction is written
     straight into its parameter's storage (see :meth:`GraphHyperNetwork.write_`), so extra memory stays at the size
-    of the low-rank factors whatever the model size.
+    of the low-rank factors whatever the model size. The values the model holds are taken for its default init: each tensor is
+    predicted around their mean and std (``param_ref``, see :mod:`hypergen.ghn.scaling`), so call it on a freshly
+    built model (a second call starts from the first one's predictions).
 
     Args:
         model: a model whose parameters live on a real device.
         ghn: the graph hypernetwork.
         example_inputs: inputs for tracing (see :func:`~hypergen.graph.trace.trace_module`).
-        batchnorm: ``"keep"`` leaves running statistics as they are (eval-mode outputs then use them as they are);
+        batchnorm: ``"keep"`` leaves running statistics as they are (eval-mode outputs then use them as they are;
+            the report names layers whose statistics were estimated for earlier weights, and a warning is logged);
+            ``"reset"`` sets them to a fresh layer's (mean 0, var 1);
             ``"recalibrate"`` re-estimates them on ``calibration_batches`` with the new weights.
         calibration_batches: a few input batches (or ``(inputs, targets)`` pairs), for ``"recalibrate"``.
         orthogonalize: replace every predicted weight of rank >= 2 by its polar factor (the GHN's singular
@@ -153,11 +179,6 @@ def init_(
         report.predicted_numel += params[name].numel()
     if orthogonalize:
         report.orthogonalized = orthogonalize_(params[name].data for name in written)
-    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    if has_bn and batchnorm == "recalibrate":
-        count = recalibrate_batchnorm(model, calibration_batches)
-        report.batchnorm = f"recalibrated on {count} batches"
-    elif has_bn:
-        report.batchnorm = "kept (pass batchnorm='recalibrate' with a few batches to re-estimate them)"
+    report.batchnorm = _apply_batchnorm_mode(model, batchnorm, calibration_batches)
     log.info(report.summary())
     return report

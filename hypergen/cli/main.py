@@ -83,6 +83,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
     import torch
     from safetensors.torch import save_file
 
+    from hypergen.apply.batchnorm import batchnorm_default_state
     from hypergen.ghn import load_ghn
     from hypergen.graph import trace_module
     from hypergen.zoo import load_model
@@ -98,11 +99,19 @@ def _cmd_init(args: argparse.Namespace) -> int:
             from hypergen.apply import orthogonalize_
 
             orthogonalize_(predicted.values())
+    # parameters alone would leave a BatchNorm net's running statistics to whatever the loading model has (stale
+    # ones, estimated for other weights, in a net that has run): the file carries a fresh layer's instead
+    batchnorm = batchnorm_default_state(zoo.model)
+    layers = sum(name.endswith("running_mean") for name in batchnorm)
+    batchnorm_note = (f"running statistics of {layers} BatchNorm layers reset to a fresh layer's (mean 0, var 1, "
+                      "count 0); re-estimate them on a few batches (hypergen.apply.recalibrate_batchnorm) before "
+                      "eval-mode use") if layers else "no BatchNorm layers"
     metadata = {"model": args.model, "ghn": str(args.ghn), "not_predicted": json.dumps(graph.coverage.missing),
-                "orthogonalized": str(bool(args.orthogonalize)).lower()}
-    save_file(predicted, args.out, metadata=metadata)
+                "orthogonalized": str(bool(args.orthogonalize)).lower(), "batchnorm": batchnorm_note}
+    save_file({**predicted, **batchnorm}, args.out, metadata=metadata)
     numel = sum(t.numel() for t in predicted.values())
     sys.stdout.write(f"{args.model}: predicted {len(predicted)} tensors ({numel:,} scalars) -> {args.out}\n")
+    sys.stdout.write(f"  BatchNorm: {batchnorm_note}\n")
     for name, reason in graph.coverage.missing.items():
         sys.stdout.write(f"  not predicted: {name} ({reason})\n")
     return 0
@@ -203,7 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--ghn", "--ckpt", dest="ghn", required=True,
                       help="a pretrained GHN's name (hypergen pretrained), a checkpoint (.safetensors) or a URL")
     init.add_argument("--model", required=True, help="zoo spec: torchvision:resnet50, timm:..., hf:gpt2:causal_lm")
-    init.add_argument("--out", required=True, help="where to write {parameter name: tensor} (.safetensors)")
+    init.add_argument("--out", required=True,
+                      help="where to write {parameter name: tensor} and BatchNorm running statistics at a fresh "
+                      "layer's values (.safetensors)")
     init.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="builder/config overrides")
     init.add_argument("--input-shape", type=_shape, help="input shape for tracing, e.g. 2,3,32,32")
     init.add_argument("--ghn-device", default="cpu", help="device the GHN runs on (cpu, cuda)")

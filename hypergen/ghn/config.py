@@ -28,6 +28,15 @@ class ScalingConfig:
         scale_value: learnable multiplicative scales (layer scale, ``param_scale`` nodes) are ``scale_value * (1 + w/10)``.
         other_std: std of positional embeddings, class tokens, bias tables and other free tensors.
         max_gain: the learned per-tensor gain lies in ``[1/max_gain, max_gain]``.
+        follow_reference: predict around each tensor's default-init statistics where the graph knows them
+            (``param_ref``, :mod:`hypergen.graph.reference`): constant-init tensors (norm weights of ones or zeros,
+            layer scales of ``1e-6``, zero biases) keep their constant, random-init ones keep their spread within
+            ``reference_ratio`` (see :mod:`hypergen.ghn.scaling`).
+        constant_tolerance: a reference with ``std <= constant_tolerance * |mean|`` counts as a constant init.
+        constant_spread: constant-init tensors spread by ``constant_spread * |mean|`` around their constant.
+        zero_spread: ... and zero-init ones by ``zero_spread``.
+        reference_ratio: random-init tensors' spread (a rule's, e.g. fan-in) is clamped to
+            ``[ref_std / reference_ratio, ref_std * reference_ratio]``.
     """
 
     center: bool = True
@@ -41,6 +50,11 @@ class ScalingConfig:
     scale_value: float = 0.1
     other_std: float = 0.02
     max_gain: float = 4.0
+    follow_reference: bool = True
+    constant_tolerance: float = 0.25
+    constant_spread: float = 0.1
+    zero_spread: float = 0.02
+    reference_ratio: float = 2.75
 
 
 @dataclass

@@ -31,6 +31,9 @@ __all__ = ["GraphHyperNetwork", "ParamGroup", "Target"]
 _MAX_SLOTS = 8  # parameters of one node beyond this share the last slot embedding
 _SHAPE_FREQS = 4
 _FALLBACK_OPS = ("unknown_module", "unknown_op")
+# Rank-3 weights of these node categories are stacks of matrices (Mixtral's fused experts ``[E, out, in]``), not
+# convolution kernels: their fan-in is one matrix's.
+_STACKED_WEIGHT_CATEGORIES = frozenset({"parameter", "unknown"})
 
 #: Training mode a model is traced in (see :func:`~hypergen.graph.trace.trace_module`).
 TraceMode = Literal["train", "eval", "keep"]
@@ -50,6 +53,10 @@ class ParamGroup:
         fan_in: ``[G]`` fan-in of each tensor.
         ids: ``[G]`` position of each tensor among its own graph's parameters (the same alone or in a batch; seeds
             the decoder's fixed components).
+        reference: ``[G, 2]`` default-init ``(mean, std)`` of each tensor, NaN where unknown (``param_ref``), or
+            ``None`` for graph data encoded before hypergen recorded them.
+        stacked: the tensors are stacks of ``[out, in]`` matrices (rank 3, of a free parameter or an unknown
+            module), not convolution kernels.
     """
 
     layout: TensorLayout
@@ -57,11 +64,14 @@ class ParamGroup:
     rows: Tensor
     fan_in: Tensor
     ids: Tensor
+    reference: Tensor | None = None
+    stacked: bool = False
 
     def part(self, start: int, stop: int) -> ParamGroup:
         """The tensors ``start:stop`` of the group."""
         return ParamGroup(self.layout, self.role, self.rows[start:stop], self.fan_in[start:stop],
-                          self.ids[start:stop])
+                          self.ids[start:stop], None if self.reference is None else self.reference[start:stop],
+                          self.stacked)
 
 
 class GraphHyperNetwork(nn.Module):
@@ -169,7 +179,7 @@ class GraphHyperNetwork(nn.Module):
         ops = data.op.tolist()
         node_shapes = data.node_shape.tolist()
         op_types = self.registry.op_types
-        groups: dict[tuple[tuple[int, ...], str], tuple[list[int], list[int]]] = {}
+        groups: dict[tuple[tuple[int, ...], str, bool], tuple[list[int], list[int]]] = {}
         tied = data.param_tied.tolist() if "param_tied" in data else [False] * len(shapes)
         for row, (shape, ndim, node, kind) in enumerate(zip(shapes, ndims, nodes, kinds)):
             shape = tuple(shape[:ndim])
@@ -180,15 +190,18 @@ class GraphHyperNetwork(nn.Module):
                 # a table shared with another layer (GPT-2's token embedding is also its output layer): scaled as
                 # that layer's weight, 1/sqrt(width), so the tied output's logits start at a sane size
                 role = "weight"
-            rows, fans = groups.setdefault((shape, role), ([], []))
+            stacked = op.category in _STACKED_WEIGHT_CATEGORIES and len(shape) == 3
+            rows, fans = groups.setdefault((shape, role, stacked), ([], []))
             rows.append(row)
-            fans.append(fan_in_of(shape, node_shape, in_out=op.name in IN_OUT_WEIGHT_OPS))
+            fans.append(fan_in_of(shape, node_shape, in_out=op.name in IN_OUT_WEIGHT_OPS, stacked=stacked))
         device = data.param_shape.device
         local = _local_param_index(data)
+        reference = data.param_ref if "param_ref" in data else None
         return [
             ParamGroup(TensorLayout.of(shape), role, torch.tensor(rows, device=device),
-                       torch.tensor(fans, dtype=torch.float32, device=device), local[rows])
-            for (shape, role), (rows, fans) in groups.items()
+                       torch.tensor(fans, dtype=torch.float32, device=device), local[rows],
+                       None if reference is None else reference[rows], stacked)
+            for (shape, role, stacked), (rows, fans) in groups.items()
         ]
 
     def conditioning(self, data: Data | Batch, h: Tensor, groups: list[ParamGroup] | None = None) -> Tensor:
@@ -215,7 +228,7 @@ class GraphHyperNetwork(nn.Module):
         """``[G, *shape]`` scaled weights of one group, from the ``[num_params, hidden]`` conditioning."""
         rows_cond = cond[group.rows]
         raw = self.decoder(rows_cond, group.layout, ids=group.ids)
-        return self.scaler(raw, group.role, group.fan_in, rows_cond)
+        return self.scaler(raw, group.role, group.fan_in, rows_cond, group.reference, kernel=not group.stacked)
 
     def stream(self, data: Data | Batch, max_numel: int | None = None) -> Iterator[tuple[Tensor, Tensor]]:
         """Yield ``(rows [g], tensors [g, *shape])`` group by group, ``g * numel <= max_numel`` when given.
@@ -247,7 +260,8 @@ class GraphHyperNetwork(nn.Module):
             for group in groups:
                 rows_cond = cond[group.rows]
                 raw = self.decoder(rows_cond, group.layout, ids=group.ids)
-                scale, offset = self.scaler.coefficients(raw, group.role, group.fan_in, rows_cond)
+                scale, offset = self.scaler.coefficients(raw, group.role, group.fan_in, rows_cond, group.reference,
+                                                         kernel=not group.stacked)
                 finite = raw.finite() & torch.isfinite(scale) & torch.isfinite(offset)
                 if not bool(finite.all()):
                     bad = [names[row] for row, ok in zip(group.rows.tolist(), finite.tolist()) if not ok]

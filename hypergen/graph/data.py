@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from scipy.sparse import csr_matrix
@@ -67,7 +69,8 @@ def to_data(
     - ``param_node_index`` ``[P]`` node of each parameter, ``param_shape`` ``[P, 5]`` (zero-padded),
       ``param_ndim`` ``[P]``, ``param_kind`` ``[P]`` (index into ``("weight", "bias", "other")``), ``param_slot``
       ``[P]`` position of the parameter among its node's parameters (tells ``in_proj_weight`` from ``out_proj.weight``),
-      ``param_tied`` ``[P]`` whether the tensor has other names too (weight tying).
+      ``param_tied`` ``[P]`` whether the tensor has other names too (weight tying), ``param_ref`` ``[P, 2]`` mean
+      and std of each tensor's default init (NaN where unknown; :mod:`hypergen.graph.reference`).
     - ``param_names`` (list of ``P`` str) and ``node_names`` (list of ``N`` str) map indices back to the model.
 
     All ``*_index`` fields are shifted by PyG when graphs are batched.
@@ -100,6 +103,8 @@ def to_data(
         param_kind=torch.tensor([PARAM_KINDS.index(p.kind) for p in params], dtype=torch.long),
         param_slot=torch.tensor([graph.nodes[p.node].params.index(p.name) for p in params], dtype=torch.long),
         param_tied=torch.tensor([bool(p.aliases) for p in params], dtype=torch.bool),
+        param_ref=torch.tensor([p.reference or (math.nan, math.nan) for p in params],
+                               dtype=torch.float32).reshape(-1, 2),
         param_names=[p.name for p in params],
         node_names=[node.name for node in graph.nodes],
         num_nodes=graph.num_nodes,

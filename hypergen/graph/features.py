@@ -35,10 +35,12 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 
 def primary_param_shape(graph: ComputationGraph, index: int) -> tuple[int, ...]:
-    """Shape of the node's main parameter: its first weight-kind parameter, else its first parameter, else ``()``."""
+    """Shape of the node's main parameter: its largest weight-kind parameter (the first of equals), else its first
+    parameter, else ``()``. Largest: a weight-normed layer's direction ``v``, not its magnitude ``g``
+    (``[out, 1, ...]``, stored first), gives the fan-in its bias is scaled by."""
     params = graph.node_params(index)
     weights = [p for p in params if p.kind == "weight"]
-    chosen = weights[0] if weights else (params[0] if params else None)
+    chosen = max(weights, key=lambda p: p.numel) if weights else (params[0] if params else None)
     return chosen.shape if chosen is not None else ()
 
 

@@ -39,6 +39,8 @@ class ParamInfo:
         local_name: name relative to the owning node's module (``"weight"``, ``"out_proj.bias"``, ``"class_token"``).
         aliases: other qualified names of the same tensor (weight tying), possibly empty.
         kind: ``"weight"``, ``"bias"`` or ``"other"`` (see :func:`param_kind`).
+        reference: ``(mean, std)`` of the tensor's default init, ``None`` where unknown (see
+            :mod:`hypergen.graph.reference`).
     """
 
     name: str
@@ -47,6 +49,7 @@ class ParamInfo:
     local_name: str
     aliases: tuple[str, ...] = ()
     kind: str = "weight"
+    reference: tuple[float, float] | None = None
 
     @property
     def numel(self) -> int:

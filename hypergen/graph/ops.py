@@ -6,7 +6,8 @@ libraries (transformers, timm, torchvision) are registered by import path and re
 been imported by someone else -- looking them up never imports anything.
 
 Adding an op type is one call: ``registry.register_module(MyLayer, "conv2d")`` or
-``registry.register_function("my_op", "add")``; see ``docs/extending.md``.
+``registry.register_function("my_op", "add")``; see ``docs/extending.md``. Classes without an entry are asked to the
+registry's behavioural probes (:mod:`hypergen.graph.probes`: every family's own RMSNorm is found by what it computes).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from torch import nn
+
+from hypergen.graph.probes import normalization_probe
 
 __all__ = [
     "IN_OUT_WEIGHT_OPS", "OP_CATEGORIES", "OpRegistry", "OpType", "canonical_function_name", "default_registry",
@@ -252,6 +255,8 @@ class OpRegistry:
         self._constant_functions: set[str] = set()
         self._param_roles: dict[str, str] = {}
         self._folded = OpType("folded", "shape", -1, folded=True)
+        self._probes: list[Callable[[nn.Module], str | None]] = []
+        self._probed: dict[tuple, OpType | None] = {}  # (class, parameter shapes) -> what the probes said
 
     # -- vocabulary -----------------------------------------------------------------------------------------------
     def add_op_type(self, name: str, category: str) -> OpType:
@@ -288,6 +293,13 @@ class OpRegistry:
         self._modules.insert(0, (cls, op_name))  # later registrations win over earlier ones
         self._module_lookup.cache_clear()
 
+    def register_module_probe(self, probe: Callable[[nn.Module], str | None]) -> None:
+        """Add a behavioural probe: ``probe(module)`` returns an op type name for a module of an unregistered class
+        (it must not change the module), or ``None``. Probes are asked in registration order, once per class and
+        parameter shapes."""
+        self._probes.append(probe)
+        self._probed.clear()
+
     def register_folded_module(self, cls: type[nn.Module] | str) -> None:
         """Declare that calls of ``cls`` pass their input through (dropout-like) and are not graph nodes."""
         self._folded_modules.append(cls)
@@ -314,9 +326,18 @@ class OpRegistry:
     def module_op(self, module: nn.Module) -> OpType | None:
         """Op type of a module instance, or ``None`` if its class (and every base class) is unregistered.
 
-        A folded module returns an :class:`OpType` with ``folded=True``.
+        A folded module returns an :class:`OpType` with ``folded=True``. A class without an entry gets the first op
+        type its probes name (see :meth:`register_module_probe`).
         """
-        return self._module_lookup(type(module))
+        op = self._module_lookup(type(module))
+        if op is not None or not self._probes:
+            return op
+        key = (type(module), tuple((n, tuple(p.shape)) for n, p in module.named_parameters(recurse=False)))
+        if key not in self._probed:
+            names = (probe(module) for probe in self._probes)
+            found = next((name for name in names if name is not None), None)
+            self._probed[key] = None if found is None else self.op(found)
+        return self._probed[key]
 
     @functools.lru_cache(maxsize=None)  # noqa: B019 -- registry objects live as long as the process anyway
     def _module_lookup(self, cls: type) -> OpType | None:
@@ -375,6 +396,7 @@ def _populate_default(registry: OpRegistry) -> OpRegistry:
         registry.register_constant_function(fname)
     for op_name, role in _DEFAULT_PARAM_ROLES.items():
         registry.register_parameter_role(op_name, role)
+    registry.register_module_probe(normalization_probe)
     return registry
 
 

@@ -22,6 +22,7 @@ from hypergen.graph.ops import OpRegistry, default_registry
 from hypergen.graph.prune import drop_parameter_free_tails
 from hypergen.graph.recorder import GraphRecorder
 from hypergen.graph.standins import DenseOnRefusal, parameter_stand_in, state_stand_in
+from hypergen.graph.reference import reference_statistics
 
 __all__ = ["trace_module", "TraceError", "unique_parameters", "AUTO", "FALLBACK_DEVICE", "LARGE_MODEL_NUMEL"]
 
@@ -145,7 +146,9 @@ def trace_module(
     :mod:`hypergen.graph.standins`), plain tensor attributes are swapped for stand-ins too, and every module's
     state is restored afterwards, also when the forward fails (see :mod:`hypergen.graph.isolation`). The model may
     itself live on the ``meta`` device. Inputs that Hugging Face models cannot run without (an encoder-decoder's
-    ``decoder_input_ids``...) are added, see :func:`~hypergen.graph.inputs.complete_inputs`.
+    ``decoder_input_ids``...) are added, see :func:`~hypergen.graph.inputs.complete_inputs`. Each parameter's
+    default-init statistics are recorded in ``ParamInfo.reference``
+    (:func:`~hypergen.graph.reference.reference_statistics`).
 
     Args:
         model: any module that can run a forward pass.
@@ -195,8 +198,12 @@ def trace_module(
             raise TraceError(name, second.inputs, second.device, mode, second.kind, second.detail,
                              meta_detail=err.detail) from second.__cause__
     recorder.add_outputs(output)
-    return _assemble(recorder, dict(model.named_parameters(remove_duplicate=False)), unique_parameters(model),
-                     _leaf_modules(model, registry), name, strict)
+    own, leaves = dict(model.named_parameters(remove_duplicate=False)), _leaf_modules(model, registry)
+    graph = _assemble(recorder, own, unique_parameters(model), leaves, name, strict)
+    for pname, stats in reference_statistics(model, leaves, own).items():
+        if pname in graph.params:
+            graph.params[pname].reference = stats
+    return graph
 
 
 def _stand_ins(model: nn.Module, device: torch.device) -> tuple[dict[str, Tensor], dict[int, str]]:

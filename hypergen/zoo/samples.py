@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["TIMM_SAMPLE", "HF_SMALL_CONFIGS", "HF_FAMILY_CONFIGS"]
+__all__ = ["TIMM_SAMPLE", "HF_SMALL_CONFIGS", "HF_FAMILY_CONFIGS", "HF_LM_FAMILY_CONFIGS"]
 
 #: CNNs, ViTs, hybrids and MLP-mixers from timm.
 TIMM_SAMPLE: tuple[str, ...] = (
@@ -61,4 +61,19 @@ HF_FAMILY_CONFIGS: dict[str, dict[str, Any]] = {
     "hf:mamba": dict(num_hidden_layers=2, hidden_size=64, vocab_size=1000),
     "hf:vit": dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=128, image_size=32,
                    patch_size=8),
+}
+
+_SMALL_LM = dict(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4,
+                 num_key_value_heads=2, vocab_size=1000)
+
+#: Small decoder LMs of families whose norms no registry entry lists (each writes its own RMSNorm/LayerNorm; Gemma's
+#: is ``x * (1 + w)`` with ``w`` zeros) and Mamba (state-space mixer with free scales and tables).
+HF_LM_FAMILY_CONFIGS: dict[str, dict[str, Any]] = {
+    "hf:mistral:causal_lm": dict(_SMALL_LM),
+    "hf:qwen2:causal_lm": dict(_SMALL_LM),
+    "hf:qwen3:causal_lm": dict(_SMALL_LM, head_dim=16),
+    "hf:olmo2:causal_lm": dict(_SMALL_LM),
+    "hf:cohere:causal_lm": dict(_SMALL_LM),
+    "hf:gemma:causal_lm": dict(_SMALL_LM, head_dim=16),
+    "hf:mamba:causal_lm": dict(num_hidden_layers=2, hidden_size=64, state_size=8, vocab_size=1000, expand=2),
 }

@@ -39,6 +39,8 @@ def test_console_script_is_installed():
 
 
 def test_create_ghn_and_init(tmp_path, capsys):
+    import torch
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
     from hypergen.ghn import load_ghn
@@ -49,11 +51,20 @@ def test_create_ghn_and_init(tmp_path, capsys):
     assert load_ghn(ckpt).config.rank == 8
     assert main(["init", "--ckpt", str(ckpt), "--model", "torchvision:resnet18", "--set", "num_classes=10",
                  "--out", str(out)]) == 0
-    assert "predicted 62 tensors (11,181,642 scalars)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "predicted 62 tensors (11,181,642 scalars)" in printed
+    assert "BatchNorm: running statistics of 20 BatchNorm layers reset to a fresh layer's" in printed
     weights = load_file(str(out))
     model = load_model("torchvision:resnet18", device="cpu", num_classes=10).model
-    model.load_state_dict(weights, strict=False)  # BatchNorm buffers are not predicted
-    assert {n for n, _ in model.named_parameters()} == set(weights)
+    with torch.no_grad():  # a net that has run: its statistics belong to its old weights
+        model.train()(torch.randn(4, 3, 64, 64) * 5 + 3)
+    assert model.bn1.running_var.mean() > 1.05 and int(model.bn1.num_batches_tracked) == 1
+    model.load_state_dict(weights, strict=True)  # the file is the whole state: parameters and BatchNorm statistics
+    assert {n for n, _ in model.named_parameters()} | {n for n, _ in model.named_buffers()} == set(weights)
+    assert (model.bn1.running_mean == 0).all() and (model.bn1.running_var == 1).all()
+    assert int(model.bn1.num_batches_tracked) == 0
+    with safe_open(str(out), "pt") as f:
+        assert f.metadata()["batchnorm"].startswith("running statistics of 20 BatchNorm layers reset")
 
 
 def test_init_orthogonalize_saves_polar_factors(tmp_path):
@@ -71,6 +82,8 @@ def test_init_orthogonalize_saves_polar_factors(tmp_path):
     raw_w, orth_w = load_file(str(raw)), load_file(str(orth))
     assert set(raw_w) == set(orth_w)
     for name, w in raw_w.items():
+        if w.dtype != torch.float32 or name.endswith(("running_mean", "running_var")):
+            continue  # BatchNorm statistics (squeezenet has none; kept general)
         expected = orthogonalize(w) if w.dim() >= 2 else w
         torch.testing.assert_close(orth_w[name], expected, rtol=1e-4, atol=1e-6)
     with safe_open(str(orth), "pt") as f:

@@ -84,7 +84,8 @@ def test_conv1d_conv3d_statistics():
     _assert_within_factor_two(predicted, dict(model.named_parameters()), covered)
 
 
-#: Embedding tables tied to an output layer are scaled as that layer's weight (1/sqrt(width)), not as nn.Embedding's N(0, 1).
+#: Embedding tables tied to an output layer are scaled as that layer's weight (1/sqrt(width)), not as nn.Embedding's
+#: N(0, 1), but no further than ScalingConfig.reference_ratio (2.75) below the model's own table.
 _TIED_EMBEDDINGS = {"transformer.wte.weight", "bert.embeddings.word_embeddings.weight"}
 
 
@@ -97,7 +98,7 @@ def _assert_within_factor_two(predicted, reference, covered):
         checked += 1
         ref_std, pred_std = ref.float().std().item(), pred.float().std().item()
         if name in _TIED_EMBEDDINGS:
-            ref_std = ref.shape[1] ** -0.5
+            ref_std = max(ref.shape[1] ** -0.5, ref_std / 2.75)
         if ref.dim() > 2 and "norm" not in name:
             # convolutions are scaled as He init, sqrt(2 / fan_in) (ScalingConfig.kernel_beta = 2; torchvision's conv
             # nets use kaiming_normal themselves), not PyTorch's generic layer default sqrt(1 / (3 fan_in))
@@ -218,17 +219,25 @@ class _ScalarParams(nn.Module):
 
 
 @pytest.mark.parametrize("variant", [dict(), dict(decoder="tiling")])
-def test_scalar_parameters_get_their_role_value_not_amplified_noise(variant):
-    values = []
+def test_scalar_parameters_stay_near_their_default_and_can_be_learned(variant):
+    """One-element tensors were exactly their role's constant (centred: 0, so a LearnableAffineBlock's scale of 1
+    made the net constant and no GHN training could move it); normalised they were noise blown up to -103."""
     for seed in range(3):
         torch.manual_seed(seed)
         ghn = GraphHyperNetwork(GHNConfig(hidden=32, heads=4, **variant))
-        with torch.no_grad():
-            params = ghn(_ScalarParams(), (2, 8))
+        params = ghn(_ScalarParams(), (2, 8))
         assert params["temperature"].shape == () and params["act.weight"].shape == (1,)
-        values.append((float(params["act.weight"]), float(params["temperature"])))
-    # role "scale": scale_value (0.1) times an untrained gain of 1, whatever the seed (once normalised noise: -103)
-    assert values == [pytest.approx((0.1, 0.1))] * 3
+        # within constant_spread (10%) of the defaults: PReLU 0.25, temperature 1
+        assert float(params["act.weight"]) == pytest.approx(0.25, rel=0.1)
+        assert float(params["temperature"]) == pytest.approx(1.0, rel=0.1)
+        params["temperature"].backward()
+        grads = [p.grad for p in ghn.decoder.parameters() if p.grad is not None]
+        assert any(g.abs().sum() > 0 for g in grads)  # a GHN can learn it
+    with torch.device("meta"):
+        meta_model = _ScalarParams()
+    with torch.no_grad():  # no reference on meta (no initialiser fills a bare parameter): the role's value, +-10%
+        params = GraphHyperNetwork(GHNConfig(hidden=32, heads=4, **variant))(meta_model, (2, 8))
+    assert float(params["temperature"]) == pytest.approx(0.1, rel=0.1)
 
 
 def test_gpt2_conv1d_fan_in_and_tied_embedding_give_sane_statistics_and_logits():

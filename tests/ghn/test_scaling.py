@@ -5,7 +5,7 @@ import torch
 
 from hypergen.ghn.config import ScalingConfig
 from hypergen.ghn.decoders import DenseParams, TensorLayout
-from hypergen.ghn.scaling import ParamScaler, fan_in_of, param_role
+from hypergen.ghn.scaling import ParamScaler, fan_in_of, follow_reference, param_role
 from hypergen.graph.ops import default_registry
 
 
@@ -65,3 +65,42 @@ def test_a_tensor_whose_values_became_equal_keeps_gradients_finite():
 
     LowRankParams(a, torch.ones(1, 4, 2), TensorLayout.of((3, 4))).low_rank_rms().sum().backward()
     assert torch.isfinite(a.grad).all()
+
+
+def test_fan_in_of_a_stack_of_matrices_is_one_matrix_s():
+    """Mixtral's fused experts [E, out, in] had fan-in out * in (16x too small a std at out = 256)."""
+    assert fan_in_of((8, 256, 64), (), stacked=True) == 64
+    assert fan_in_of((64, 32, 3), ()) == 96  # a conv1d kernel keeps its receptive field
+
+
+def _reference_coefficients(reference, role="norm_weight", nominal=(0.1, 1.0)):
+    config = ScalingConfig()
+    gain = torch.ones(len(reference))
+    scale, offset = torch.full_like(gain, nominal[0]), torch.full_like(gain, nominal[1])
+    return follow_reference(scale, offset, gain, role, torch.tensor(reference), config)
+
+
+def test_constant_inits_keep_their_constant_with_a_small_spread():
+    scale, offset = _reference_coefficients([[1.0, 0.0], [0.0, 0.0], [1e-6, 0.0], [0.577, 0.02]])
+    # ones, Gemma's zeros, a layer scale, weight-norm g
+    assert offset.tolist() == pytest.approx([1.0, 0.0, 1e-6, 0.577])
+    assert scale.tolist() == pytest.approx([0.1, 0.02, 1e-7, 0.0577])  # 10% of |mean|, zero_spread for zeros
+
+
+def test_random_inits_clamp_the_rule_and_unknown_references_keep_it():
+    nan = float("nan")
+    scale, offset = _reference_coefficients([[0.0, 0.02], [0.0, 1.0], [0.0, 0.05], [nan, nan], [1.3, 0.6]],
+                                            role="embedding", nominal=(1.0, 0.0))
+    assert scale.tolist() == pytest.approx([0.055, 1.0, 0.1375, 1.0, 1.0])  # within 2.75x of the model's own std
+    assert offset.tolist() == pytest.approx([0.0, 0.0, 0.0, 0.0, 1.3])  # a mean that stands out of the spread
+
+
+def test_scaler_follows_the_reference_only_when_configured():
+    torch.manual_seed(0)
+    raw = DenseParams(torch.randn(2, 64), TensorLayout.of((64,)))
+    reference = torch.tensor([[0.0, 0.0], [1e-5, 0.0]])
+    cond = torch.randn(2, 8)
+    out = ParamScaler(8, ScalingConfig())(raw, "scale", torch.ones(2), cond, reference)
+    assert out[0].abs().max() < 0.1 and out[1].mean().item() == pytest.approx(1e-5, rel=1e-3)
+    off = ParamScaler(8, ScalingConfig(follow_reference=False))(raw, "scale", torch.ones(2), cond, reference)
+    assert off.mean().item() == pytest.approx(0.1, rel=1e-3)  # the role's scale_value
