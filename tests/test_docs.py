@@ -3,10 +3,10 @@
 - ```python blocks run verbatim in a fresh interpreter (exit code 0);
 - ```bash blocks: every command is checked as far as it can be without long runs: ``hypergen-train`` /
   ``hypergen-eval`` compose (and resolve) their Hydra config with the same overrides, ``-m`` sweeps expanded into
-  their jobs; fast ``hypergen`` subcommands run for real, slow ones (``predict``, ``init``) are checked by the
-  argument parser and run for real under ``-m slow``; ``python script.py --flags`` needs the script and every flag in
-  its ``--help``; ``bash script``, conf files and other repository paths must exist; a program the checker does not
-  know fails the test (teach it the program rather than skip the line);
+  their jobs; fast ``hypergen`` subcommands run for real (in this process), slow ones (``predict``, ``init``) are
+  checked by the argument parser and run for real under ``-m slow``; ``python script.py --flags`` needs the script
+  and every flag in its ``--help``; ``bash script``, conf files and other repository paths must exist; a program the
+  checker does not know fails the test (teach it the program rather than skip the line);
 - ```yaml and ```json blocks parse; a yaml block whose first line names a conf file (``# conf/archs/x.yaml``)
   composes when placed there;
 - blocks without a language are output listings and are not checked.
@@ -17,6 +17,8 @@ counting every fenced block of the file from 0.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import json
 import os
@@ -26,7 +28,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +38,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 
-#: Python blocks that take more than ~20 s on one core, by a line that identifies them: (file, line in the block).
+#: Python blocks that take more than ~20 s on one core, as (file, a line of the block), so that editing other blocks
+#: does not move the mark. None today: each block takes 4-7 s of CPU, most of it importing torch and hypergen.
 SLOW_PYTHON_BLOCKS: set[tuple[str, str]] = set()
 
 #: ``hypergen`` subcommands that run for real only under ``-m slow`` (they load data or predict big models).
@@ -79,7 +82,7 @@ def fenced_blocks(path: Path) -> Iterator[Block]:
 BLOCKS = [block for path in DOC_FILES for block in fenced_blocks(path)]
 
 
-def params(lang: str, slow: set[tuple[str, str]] = frozenset()) -> list:
+def params(lang: str, slow: Collection[tuple[str, str]] = ()) -> list:
     """The blocks of one language as pytest params named ``file:index``, marked slow where ``slow`` says so."""
     out = []
     for block in BLOCKS:
@@ -126,6 +129,7 @@ def needs_repo_root(text: str) -> bool:
 
 @pytest.mark.parametrize("block", params("python", SLOW_PYTHON_BLOCKS))
 def test_python_block(block: Block, tmp_path: Path):
+    """The block runs as a script in a fresh interpreter and exits with 0."""
     script = tmp_path / f"{block.where.replace('/', '_').replace('.', '_').replace(':', '_')}.py"
     script.write_text(block.text)
     cwd = REPO if needs_repo_root(block.text) else tmp_path
@@ -139,6 +143,7 @@ def test_python_block(block: Block, tmp_path: Path):
 
 @pytest.mark.parametrize("block", params("json"))
 def test_json_block(block: Block):
+    """The block is valid JSON."""
     json.loads(block.text)
 
 
@@ -151,6 +156,7 @@ def conf_path(block: Block) -> str | None:
 
 @pytest.mark.parametrize("block", params("yaml"))
 def test_yaml_block(block: Block, tmp_path: Path):
+    """The block parses; if it names its conf file, a copy of conf/ with it composes and holds its values."""
     content = yaml.safe_load(block.text)
     assert isinstance(content, dict), f"{block.where}: a config block should be a mapping"
     path = conf_path(block)
@@ -300,12 +306,21 @@ class Shell:
         return result
 
     def hypergen(self, args: list[str]) -> None:
-        from hypergen.cli.main import build_parser
+        """Run in this process: ``main`` is the console script's function, and a fresh interpreter per command would
+        cost more than most commands (``hypergen graph`` of a torchvision model takes ~1 s after the imports)."""
+        from hypergen.cli.main import build_parser, main
 
-        parsed = build_parser().parse_args(args)  # exits (SystemExit) on a bad flag
+        command = shlex.join(["hypergen", *args])
+        try:
+            parsed = build_parser().parse_args(args)
+        except SystemExit:  # argparse printed why
+            pytest.fail(f"{self.block.where}: the argument parser rejects {command}")
         if parsed.command in SLOW_SUBCOMMANDS and not self.run_slow:
             return
-        self.run([sys.executable, "-m", "hypergen.cli.main", *args], shlex.join(["hypergen", *args]))
+        out = io.StringIO()
+        with contextlib.chdir(self.workdir), contextlib.redirect_stdout(out):
+            code = main(args)
+        assert code == 0, f"{self.block.where}: {command} exited with {code}:\n{out.getvalue()[-4000:]}"
 
     def hypergen_train(self, args: list[str]) -> None:
         check_hydra_app("train", args, self.workdir)
@@ -416,9 +431,11 @@ def check_bash_block(block: Block, workdir: Path, run_slow: bool) -> None:
 
 @pytest.mark.parametrize("block", bash_params(slow=False))
 def test_bash_block(block: Block, tmp_path: Path):
+    """Every command of the block checks out; slow ``hypergen`` subcommands are only parsed."""
     check_bash_block(block, tmp_path, run_slow=False)
 
 
 @pytest.mark.parametrize("block", bash_params(slow=True))
 def test_bash_block_runs(block: Block, tmp_path: Path):
+    """Every command of the block checks out, slow ``hypergen`` subcommands run for real."""
     check_bash_block(block, tmp_path, run_slow=True)
