@@ -421,6 +421,7 @@ def bash_params(slow: bool) -> list:
 
 
 def check_bash_block(block: Block, workdir: Path, run_slow: bool) -> None:
+    """Check the block's commands in order in ``workdir`` (see :class:`Shell`)."""
     shell = Shell(block, workdir, run_slow)
     lines = command_lines(block.text)
     assert lines, f"{block.where}: an empty bash block"
@@ -438,4 +439,11 @@ def test_bash_block(block: Block, tmp_path: Path):
 @pytest.mark.parametrize("block", bash_params(slow=True))
 def test_bash_block_runs(block: Block, tmp_path: Path):
     """Every command of the block checks out, slow ``hypergen`` subcommands run for real."""
-    check_bash_block(block, tmp_path, run_slow=True)
+    try:
+        check_bash_block(block, tmp_path, run_slow=True)
+    finally:  # pytest keeps the last runs' folders; GPT-2-large's predicted weights alone are 3 GB
+        for path in tmp_path.iterdir():
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
