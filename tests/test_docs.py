@@ -27,13 +27,17 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: pytest itself depends on tomli there
+    import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -267,6 +271,17 @@ def commands(line: str) -> list[list[str]]:
     return [argv for argv in out if argv]
 
 
+@contextlib.contextmanager
+def working_directory(path: Path) -> Iterator[None]:
+    """``os.chdir`` to ``path`` for the ``with`` body (``contextlib.chdir`` needs Python 3.11)."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def console_scripts() -> dict[str, str]:
     """``[project.scripts]`` of pyproject.toml: console script name -> ``module:function``."""
     return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
@@ -318,7 +333,7 @@ class Shell:
         if parsed.command in SLOW_SUBCOMMANDS and not self.run_slow:
             return
         out = io.StringIO()
-        with contextlib.chdir(self.workdir), contextlib.redirect_stdout(out):
+        with working_directory(self.workdir), contextlib.redirect_stdout(out):
             code = main(args)
         assert code == 0, f"{self.block.where}: {command} exited with {code}:\n{out.getvalue()[-4000:]}"
 
