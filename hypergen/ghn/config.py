@@ -37,6 +37,9 @@ class ScalingConfig:
         zero_spread: ... and zero-init ones by ``zero_spread``.
         reference_ratio: random-init tensors' spread (a rule's, e.g. fan-in) is clamped to
             ``[ref_std / reference_ratio, ref_std * reference_ratio]``.
+        center_units: subtract each weight's mean unit (output row) before scaling, so that no two units (no two
+            classes of a classifier) can share one template (:meth:`~hypergen.ghn.decoders.base.RawParams.
+            center_units`).
     """
 
     center: bool = True
@@ -55,6 +58,7 @@ class ScalingConfig:
     constant_spread: float = 0.1
     zero_spread: float = 0.02
     reference_ratio: float = 2.75
+    center_units: bool = False
 
 
 @dataclass

@@ -15,6 +15,7 @@ from torch_geometric.nn import global_mean_pool
 
 from hypergen.ghn.config import GHNConfig
 from hypergen.ghn.decoders import TensorLayout, build_decoder
+from hypergen.ghn.decoders.base import RawParams
 from hypergen.ghn.encoder import NodeEncoder
 from hypergen.ghn.encodings import log_size_encoding
 from hypergen.ghn.gnn import build_gnn
@@ -227,8 +228,14 @@ class GraphHyperNetwork(nn.Module):
     def decode(self, group: ParamGroup, cond: Tensor) -> Tensor:
         """``[G, *shape]`` scaled weights of one group, from the ``[num_params, hidden]`` conditioning."""
         rows_cond = cond[group.rows]
-        raw = self.decoder(rows_cond, group.layout, ids=group.ids)
+        raw = self._raw(group, rows_cond)
         return self.scaler(raw, group.role, group.fan_in, rows_cond, group.reference, kernel=not group.stacked)
+
+    def _raw(self, group: ParamGroup, rows_cond: Tensor) -> RawParams:
+        raw = self.decoder(rows_cond, group.layout, ids=group.ids)
+        if self.config.scaling.center_units and group.role == "weight":
+            raw = raw.center_units()
+        return raw
 
     def stream(self, data: Data | Batch, max_numel: int | None = None) -> Iterator[tuple[Tensor, Tensor]]:
         """Yield ``(rows [g], tensors [g, *shape])`` group by group, ``g * numel <= max_numel`` when given.
@@ -259,7 +266,7 @@ class GraphHyperNetwork(nn.Module):
             cond = self.conditioning(data, self.node_embeddings(data), groups)
             for group in groups:
                 rows_cond = cond[group.rows]
-                raw = self.decoder(rows_cond, group.layout, ids=group.ids)
+                raw = self._raw(group, rows_cond)
                 scale, offset = self.scaler.coefficients(raw, group.role, group.fan_in, rows_cond, group.reference,
                                                          kernel=not group.stacked)
                 finite = raw.finite() & torch.isfinite(scale) & torch.isfinite(offset)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from hypergen.ghn import GHNConfig
+from hypergen.ghn import GHNConfig, GraphHyperNetwork
 from hypergen.ghn.decoders import LowRankDecoder, LowRankParams, TensorLayout, TilingDecoder, build_decoder
 
 
@@ -69,7 +69,7 @@ def test_tiling_decoder_shapes_and_tiling(shape):
 def test_unknown_decoder_name():
     with pytest.raises(KeyError, match="registered"):
         build_decoder(GHNConfig(hidden=16, decoder="nope"))
-    with pytest.raises(KeyError, match=r"unknown index encoding 'nope'; registered: \['absolute', 'relative'\]"):
+    with pytest.raises(KeyError, match=r"unknown index encoding 'nope'; registered: \['absolute', 'identity', 'relative'\]"):
         build_decoder(GHNConfig(hidden=16, index_encoding="nope"))
 
 
@@ -150,3 +150,26 @@ def test_build_decoder_knows_every_registered_decoder():
 
     assert set(DECODER_REGISTRY) == {"core", "lowrank", "tiling"}
     assert isinstance(build_decoder(GHNConfig(decoder="core", rank=8)), CoreDecoder)
+
+
+def test_center_units_removes_the_shared_unit_template():
+    """With ``ScalingConfig.center_units`` no two units share a template: every weight's units sum to zero (up to
+    the seeded base, which is not centred), whatever the decoder; vectors are left alone."""
+    from torch import nn
+
+    from hypergen.ghn.decoders.base import DenseParams
+
+    layout = TensorLayout.of((6, 4, 3, 3))
+    dense = DenseParams(torch.randn(2, 6, 4, 3, 3) + 5.0, layout).center_units()
+    torch.testing.assert_close(dense.values.mean(dim=1), torch.zeros(2, 4, 3, 3), atol=1e-5, rtol=0)
+    low = LowRankParams(torch.randn(2, 6, 3) + 1.0, torch.randn(2, 36, 3), layout).center_units()
+    full = low.materialize(torch.ones(2), torch.zeros(2))
+    torch.testing.assert_close(full.mean(dim=1), torch.zeros(2, 4, 3, 3), atol=1e-5, rtol=0)
+    vector = DenseParams(torch.randn(2, 6) + 1.0, TensorLayout.of((6,)))
+    assert vector.center_units() is vector
+    model = nn.Sequential(nn.Linear(8, 40), nn.ReLU(), nn.Linear(40, 10))
+    for decoder in ("tiling", "core"):
+        config = GHNConfig(hidden=32, heads=4, decoder=decoder, base=False, scaling={"center_units": True})
+        weights = GraphHyperNetwork(config)(model, (2, 8))
+        for name in ("0.weight", "2.weight"):
+            assert weights[name].mean(dim=0).abs().max() < 1e-5, (decoder, name)

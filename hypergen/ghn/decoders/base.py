@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from dataclasses import dataclass
 
@@ -70,6 +72,11 @@ class RawParams:
         """``[G]`` whether every stored value of each tensor is finite (checked on factors, not the product)."""
         raise NotImplementedError
 
+    def center_units(self) -> RawParams:
+        """The same tensors less their mean unit (output row): what all units share, which would give them one
+        template (a classifier whose rows are equal predicts every class alike). Vectors are returned unchanged."""
+        raise NotImplementedError
+
 
 @dataclass
 class DenseParams(RawParams):
@@ -96,6 +103,11 @@ class DenseParams(RawParams):
 
     def finite(self) -> Tensor:  # noqa: D102
         return torch.isfinite(self.values.reshape(self.values.shape[0], -1)).all(1)
+
+    def center_units(self) -> DenseParams:  # noqa: D102
+        if self.layout.cols is None:
+            return self
+        return DenseParams(self.values - self.values.mean(dim=1, keepdim=True), self.layout)
 
 
 @dataclass
@@ -155,6 +167,10 @@ class LowRankParams(RawParams):
     def finite(self) -> Tensor:  # noqa: D102
         ok = torch.isfinite(self.a).flatten(1).all(1) & torch.isfinite(self.b).flatten(1).all(1)
         return ok if self.base_scale is None else ok & torch.isfinite(self.base_scale)
+
+    def center_units(self) -> LowRankParams:  # noqa: D102
+        # the mean row of A B^T is (mean row of A) B^T; the seeded base has mean 0 and is left as it is
+        return dataclasses.replace(self, a=self.a - self.a.mean(dim=1, keepdim=True))
 
     def select(self, index: int) -> LowRankParams:  # noqa: D102
         part = slice(index, index + 1)
