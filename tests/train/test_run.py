@@ -123,3 +123,13 @@ def test_bad_override_fails_with_hydras_message(train_cli, tmp_path, override, m
     assert proc.returncode != 0
     assert re.search(message, proc.stdout, re.S), proc.stdout[-2000:]
     assert "Traceback" not in proc.stdout  # Hydra's one-paragraph error, not a stack trace
+
+
+def test_progress_lines_are_logged_without_a_terminal(fitted):
+    """The fit runs in a subprocess whose output is a pipe (as under nohup, SLURM or CI): progress goes to the log."""
+    run_dir, out = fitted
+    log = (run_dir / "train.log").read_text()
+    lines = re.findall(r"step (\d+)/40 \(\d+%\) \| train/loss [\d.]+ \| [\d.]+ s/step \| ETA \S+"
+                       r" \| val/acc [\d.]+% \(step (\d+)\)", log)
+    assert [step for step, _ in lines] == ["20", "40", "40"]  # after each validation, and at the end
+    assert re.search(r"step 40/40 \(100%\) .* \| finished after \d+", log) and "step 40/40" in out
