@@ -155,7 +155,8 @@ class TaskDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> ResumableDataLoader:
         """Shuffled, augmented training batches ``(inputs [B, *input_shape] float32, labels [B] int64)``: this rank's
-        share of a new seeded order every epoch, resumable mid-epoch (see :mod:`hypergen.data.resumable`)."""
+        share of a new seeded order every epoch, resumable mid-epoch (see :mod:`hypergen.data.resumable`); full
+        batches only (unless the set is smaller than one batch)."""
         dataset = self._check_loaded(self.train_dataset, "train")
         rank, world = self._rank_and_world()
         sampler = EpochSampler(len(dataset), seed=self.seed, shuffle=True, num_replicas=world, rank=rank)
@@ -163,6 +164,9 @@ class TaskDataModule(pl.LightningDataModule):
             dataset,
             sampler,
             batch_size=self.batch_size,
+            # a last, partial batch can hold one sample, on which BatchNorm cannot train (an error mid-epoch); its
+            # samples are in the next epoch's new order. Kept when there is no full batch at all.
+            drop_last=len(sampler) >= self.batch_size,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
