@@ -4,8 +4,8 @@ and a non-zero exit status.
 
 A config value of the wrong type (``trainer.max_steps=ten``) is caught by :func:`check_argument_types`, which
 compares every ``_target_`` entry with the type hints of the class it builds. Errors raised while a run starts that
-are the user's to fix (:class:`ConfigError`, a missing or existing file, a bad GHN checkpoint) are logged as one line;
-anything else is a bug and keeps its traceback.
+are the user's to fix (:class:`ConfigError`, a missing or existing file, a bad GHN checkpoint, a diverged training) are
+logged as one line; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ class ConfigError(ValueError):
     """A config value or command-line argument the user must change; the message names it and says how."""
 
 
-#: Exceptions that end a command with their message only (no traceback): the message says what to change.
-USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, CheckpointError, FileNotFoundError, FileExistsError)
+#: Exceptions that end a command with their message only (no traceback): the message says what to change
+#: (FloatingPointError: training diverged; the message names the step and the nets).
+USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, CheckpointError, FileNotFoundError, FileExistsError,
+                                                FloatingPointError)
 
 
 def _describe(annotation: Any) -> str:
@@ -132,13 +134,24 @@ def _compose(config_dir: str, config_name: str, overrides: Sequence[str]) -> Dic
         return None
 
 
+def _single_run() -> bool:
+    """Whether Hydra runs one job (in a multirun the sweeper decides what a failed trial means)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN
+
+
 def _guarded(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """``task``, with :data:`USER_ERRORS` logged as one line (console and the run's log) and a non-zero exit."""
+    """``task``, with :data:`USER_ERRORS` of a single run logged as one line (console and the run's log) and exit
+    status 2."""
 
     def run(cfg: DictConfig) -> Any:
         try:
             return task(cfg)
         except USER_ERRORS as err:
+            if not _single_run():
+                raise
             log.error("%s", err)
             raise SystemExit(2) from None
 

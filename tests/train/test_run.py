@@ -170,3 +170,15 @@ def test_help_says_what_a_user_needs_before_the_config(train_cli, tmp_path):
     for first in ("hypergen-train experiment=fmnist_cpu ", "Run directory: runs/<name>", "Resume: run the same command "
                   "again", "Sweeps: hypergen-train -m", "hypergen-eval run_dir=runs/<name>"):
         assert 0 <= out.index(first) < dump, first
+
+
+def test_diverged_training_stops_with_one_line_and_exports_nothing(train_cli, tiny, fashion_mnist_installed, tmp_path):
+    proc = train_cli.run([*tiny, f"hydra.run.dir={tmp_path}", "module.lr=1.0e+30", "trainer.max_steps=5",
+                          "callbacks.last_checkpoint.every_n_train_steps=1"], timeout=180)
+    assert proc.returncode == 2, proc.stdout[-3000:]
+    errors = [line for line in proc.stdout.splitlines() if "[ERROR]" in line]
+    assert len(errors) == 1 and re.search(r"training step [1-4]: the loss (is not finite|is finite but its gradient "
+                                          r"is not)", errors[0]), proc.stdout[-3000:]
+    assert "Traceback" not in proc.stdout and not (tmp_path / "ghn_best.safetensors").exists()
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
