@@ -24,7 +24,7 @@ from hypergen.data.datamodule import TaskDataModule  # noqa: E402
 from hypergen.graph.data import DEFAULT_VIRTUAL_EDGE_CUTOFF  # noqa: E402
 from hypergen.train.app import ConfigError  # noqa: E402
 from hypergen.train.archs import ArchPool  # noqa: E402
-from hypergen.train.callbacks import ExportGHN  # noqa: E402
+from hypergen.train.callbacks import ExportGHN, LastCheckpoint  # noqa: E402
 from hypergen.train.module import GHNTrainingModule  # noqa: E402
 
 __all__ = [
@@ -93,7 +93,8 @@ def build_module(cfg: Mapping[str, Any], archs: ArchPool) -> GHNTrainingModule:
 def build_callbacks(cfg: Mapping[str, Any] | None, has_logger: bool) -> list[Callback]:
     """The callbacks of ``cfg`` (the ``callbacks`` group: ``{name: config}``; ``name: null`` disables one).
 
-    A learning-rate monitor is left out, with a log line, when the run has no logger (Lightning refuses it then).
+    A learning-rate monitor is left out, with a log line, when the run has no logger (Lightning refuses it then). The
+    :class:`~hypergen.train.callbacks.LastCheckpoint` comes last, after the checkpoint callbacks whose state it saves.
 
     Raises:
         ValueError: an entry has no ``_target_``.
@@ -109,7 +110,9 @@ def build_callbacks(cfg: Mapping[str, Any] | None, has_logger: bool) -> list[Cal
             log.info("callbacks.%s: no logger (logger=none), so the learning rate is not logged", name)
             continue
         callbacks.append(callback)
-    return callbacks
+    # the resumable last checkpoint records the other checkpoint callbacks' state, so it runs after them (Lightning
+    # keeps the relative order of checkpoint callbacks)
+    return sorted(callbacks, key=lambda c: isinstance(c, LastCheckpoint))
 
 
 def build_trainer(cfg: Mapping[str, Any], callbacks: list[Callback], loggers: list[Logger]) -> pl.Trainer:

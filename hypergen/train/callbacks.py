@@ -34,8 +34,9 @@ HELDOUT_FILE = "heldout_archs.json"
 
 
 class LastCheckpoint(ModelCheckpoint):
-    """Keeps ``<dirpath>/last.ckpt`` only: written every ``every_n_train_steps`` and when training ends, so re-running
-    a command resumes where it stopped (optimizer, LR schedule, EMA, global step and hence the architecture stream).
+    """Keeps ``<dirpath>/last.ckpt`` only: written every ``every_n_train_steps``, again after a validation of the same
+    step, and when training ends, so re-running a command resumes where it stopped (optimizer, LR schedule, EMA,
+    global step and hence the architecture stream, data loader position, validation history).
 
     Args:
         dirpath: checkpoint folder.
@@ -51,6 +52,17 @@ class LastCheckpoint(ModelCheckpoint):
     def last_path(self) -> Path:
         """Where the last checkpoint is written."""
         return Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        if getattr(self, "_last_global_step_saved", None) == trainer.global_step:
+            # This step's periodic save ran before this validation, and Lightning does not repeat a validation that
+            # was due at a checkpoint's step when it resumes: save again, so its result (the validation history,
+            # the best checkpoint so far) survives a kill. The builders put this callback after the other
+            # checkpoint callbacks, so their state after this validation is in the file.
+            trainer.save_checkpoint(self.last_path, weights_only=False)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if getattr(self, "_last_global_step_saved", None) == trainer.global_step:

@@ -122,17 +122,19 @@ def _csv_rows(run_dir):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.parametrize("every, val_every, crash", [(12, 15, 20), (10, 10, 15)])
 def test_resumed_run_trains_on_the_batches_an_uninterrupted_run_trains_on(train_cli, tiny, fashion_mnist_installed,
-                                                                          tmp_path):
+                                                                          tmp_path, every, val_every, crash):
     """Killed at step 20 with a checkpoint from step 12 (16 batches an epoch, so mid-epoch, and the resumed part
-    crosses into the next epoch), then run again: steps 12-29 see the same images, augmentations and nets as an
-    uninterrupted run, and the results are bit-identical (same operations in the same order on one CPU thread)."""
-    steps, every, crash = 30, 12, 20
+    crosses into the next epoch), or at step 15 with a checkpoint from step 10, where a validation was due too; then
+    run again: the steps after the checkpoint see the same images, augmentations and nets as an uninterrupted run,
+    and the results are bit-identical (same operations in the same order on one CPU thread)."""
+    steps = 30
 
     def args(run_dir, probe, crash_at=None):
         extra = [f"+callbacks.probe.crash_at_step={crash_at}"] if crash_at is not None else []
-        return [*tiny, f"hydra.run.dir={run_dir}", f"trainer.max_steps={steps}", "trainer.val_check_interval=15",
-                "data.train_subset=512", "+data.crop_padding=2", "+data.horizontal_flip=true",
+        return [*tiny, f"hydra.run.dir={run_dir}", f"trainer.max_steps={steps}",
+                f"trainer.val_check_interval={val_every}", "data.train_subset=512", "+data.crop_padding=2", "+data.horizontal_flip=true",
                 f"callbacks.last_checkpoint.every_n_train_steps={every}", "+logger.csv.flush_logs_every_n_steps=5",
                 "+callbacks.probe._target_=train_probes.BatchProbe", f"+callbacks.probe.path={probe}", *extra]
 
@@ -170,3 +172,6 @@ def test_resumed_run_trains_on_the_batches_an_uninterrupted_run_trains_on(train_
     rows = {run: [r for r in _csv_rows(tmp_path / run) if r["train/loss"]] for run in ("straight", "resumed")}
     assert [int(r["step"]) for r in rows["resumed"]] == list(range(steps))
     assert [r["train/loss"] for r in rows["resumed"]] == [r["train/loss"] for r in rows["straight"]]
+    validations = {run: [(r["step"], r["val/acc"]) for r in _csv_rows(tmp_path / run) if r["val/acc"]]
+                   for run in ("straight", "resumed")}
+    assert validations["resumed"] == validations["straight"] and len(validations["straight"]) == steps // val_every
