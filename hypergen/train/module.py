@@ -127,9 +127,11 @@ class GHNTrainingModule(pl.LightningModule):
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Stop before a non-finite gradient reaches the GHN's weights (clipping would turn it into NaN weights)."""
-        bad = [n for n, p in self.ghn.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
-        if not bad:
+        grads = {n: p.grad for n, p in self.ghn.named_parameters() if p.grad is not None}
+        finite = torch.stack([torch.isfinite(g).all() for g in grads.values()]) if grads else torch.ones(1, dtype=torch.bool)
+        if finite.all():  # one device sync per step
             return
+        bad = [n for n, ok in zip(grads, finite.tolist()) if not ok]
         nets = self._nets_with_non_finite_gradients()
         raise FloatingPointError(
             f"training step {self.global_step}: the loss is finite but its gradient is not (NaN or Inf in "
