@@ -128,7 +128,9 @@ class GHNTrainingModule(pl.LightningModule):
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Stop before a non-finite gradient reaches the GHN's weights (clipping would turn it into NaN weights)."""
         grads = {n: p.grad for n, p in self.ghn.named_parameters() if p.grad is not None}
-        finite = torch.stack([torch.isfinite(g).all() for g in grads.values()]) if grads else torch.ones(1, dtype=torch.bool)
+        if not grads:
+            return
+        finite = torch.stack([torch.isfinite(g).all() for g in grads.values()])
         if finite.all():  # one device sync per step
             return
         bad = [n for n, ok in zip(grads, finite.tolist()) if not ok]
