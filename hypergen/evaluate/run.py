@@ -84,7 +84,8 @@ def load_targets(cfg: Mapping[str, Any], run_dir: str | None, datamodule: TaskDa
                                    f"{sampler.family.name}/{sampler.split.name}")
     targets += zoo_targets(list(cfg.get("zoo") or []), datamodule.num_classes, datamodule.input_shape)
     if not targets:
-        raise ConfigError("no targets to evaluate: set targets.heldout=true with run_dir, targets.sample or targets.zoo")
+        raise ConfigError("no targets to evaluate: set targets.heldout=true with run_dir, targets.sample or "
+                          "targets.zoo")
     return targets
 
 

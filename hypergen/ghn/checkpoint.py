@@ -83,10 +83,10 @@ def _metadata(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     except (SafetensorError, OSError, ValueError) as err:
         if _is_torch_save(path):
             raise CheckpointError(
-                f"{str(path)!r} is a PyTorch/Lightning training checkpoint (torch.save), not a GHN file. load_ghn reads "
-                "the GHN a training run exports, <run dir>/ghn_best.safetensors; to get the GHN of this checkpoint, "
-                f"run hypergen.train.export_ghn_checkpoint({str(path)!r}, 'ghn.safetensors') (it unpickles the "
-                "file: only for checkpoints you trust)"
+                f"{str(path)!r} is a PyTorch/Lightning training checkpoint (torch.save), not a GHN file. load_ghn "
+                "reads the GHN a training run exports, <run dir>/ghn_best.safetensors; to get the GHN of this "
+                f"checkpoint, run hypergen.train.export_ghn_checkpoint({str(path)!r}, 'ghn.safetensors') (it "
+                "unpickles the file: only for checkpoints you trust)"
             ) from None
         raise CheckpointError(f"{str(path)!r} is not a readable safetensors file ({err}); it may be truncated or "
                               "corrupted, or not a hypergen checkpoint") from err

@@ -104,7 +104,8 @@ def build_callbacks(cfg: Mapping[str, Any] | None, has_logger: bool) -> list[Cal
         if entry is None:
             continue
         if "_target_" not in entry:
-            raise ConfigError(f"callbacks.{name} has no _target_; give the callback class, or set callbacks.{name}=null")
+            raise ConfigError(f"callbacks.{name} has no _target_; give the callback class, or set "
+                              f"callbacks.{name}=null")
         callback = instantiate(entry)
         if isinstance(callback, LearningRateMonitor) and not has_logger:
             log.info("callbacks.%s: no logger (logger=none), so the learning rate is not logged", name)

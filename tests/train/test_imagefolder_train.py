@@ -35,7 +35,8 @@ def test_training_on_a_tiny_png_folder_is_finite(train_cli, tiny, tmp_path, batc
     run_dir = tmp_path / "run"
     # 30 training images, 3 of them held out for validation: 27 = 2 x 13 + 1, so the loader's last batch would hold
     # one image (BatchNorm cannot train on it)
-    proc = train_cli.run([*tiny, f"hydra.run.dir={run_dir}", "data.name=imagefolder", f"data.root={tmp_path / 'digits'}",
+    proc = train_cli.run([*tiny, f"hydra.run.dir={run_dir}", "data.name=imagefolder",
+                          f"data.root={tmp_path / 'digits'}",
                           "+data.dataset_options={image_size: 16}", "data.train_subset=null", "data.eval_subset=null",
                           f"data.batch_size={batch_size}", "archs.pool_size=8", "trainer.max_steps=8",
                           "trainer.val_check_interval=4"], timeout=300)

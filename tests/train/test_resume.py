@@ -134,7 +134,8 @@ def test_resumed_run_trains_on_the_batches_an_uninterrupted_run_trains_on(train_
     def args(run_dir, probe, crash_at=None):
         extra = [f"+callbacks.probe.crash_at_step={crash_at}"] if crash_at is not None else []
         return [*tiny, f"hydra.run.dir={run_dir}", f"trainer.max_steps={steps}",
-                f"trainer.val_check_interval={val_every}", "data.train_subset=512", "+data.crop_padding=2", "+data.horizontal_flip=true",
+                f"trainer.val_check_interval={val_every}", "data.train_subset=512", "+data.crop_padding=2",
+                "+data.horizontal_flip=true",
                 f"callbacks.last_checkpoint.every_n_train_steps={every}", "+logger.csv.flush_logs_every_n_steps=5",
                 "+callbacks.probe._target_=train_probes.BatchProbe", f"+callbacks.probe.path={probe}", *extra]
 
