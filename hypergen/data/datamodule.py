@@ -16,6 +16,7 @@ import lightning.pytorch as pl  # noqa: E402
 
 from hypergen.data.datasets import TransformedSubset  # noqa: E402
 from hypergen.data.registry import AugmentConfig, DatasetSpec, get_dataset_spec  # noqa: E402
+from hypergen.data.resumable import EpochSampler, ResumableDataLoader  # noqa: E402
 from hypergen.data.splits import random_subset, train_val_split  # noqa: E402
 from hypergen.data.transforms import SampleTransform  # noqa: E402
 
@@ -32,13 +33,17 @@ class TaskDataModule(pl.LightningDataModule):
     DDP, where Lightning adds a ``DistributedSampler``); the test set is the dataset's own test split.
     Augmentation applies to the training set only.
 
+    Training batches come from a :class:`~hypergen.data.resumable.ResumableDataLoader`: their order and augmentation
+    follow ``seed`` and the epoch only, each DDP rank takes its own share, and a run resumed from a checkpoint
+    continues with the next unseen batch (the loader's position is saved in Lightning checkpoints).
+
     Args:
         name: registered dataset (:func:`~hypergen.data.list_datasets`), default ``"fashion_mnist"``.
         root: data folder; None for the dataset's default (see ``docs/data.md``).
         batch_size: samples per batch, for all three loaders.
         num_workers: DataLoader worker processes (0 loads in the main process).
         val_fraction: share of the training set held out for validation, in ``[0, 1)``.
-        seed: seed of the train/val split and of the subsets (not of shuffling, which follows torch's seed).
+        seed: seed of the train/val split, of the subsets, of the training order and of the augmentation.
         download: let datasets that support it (CIFAR) download missing files, in :meth:`prepare_data`.
         train_subset: train on a fixed random subset of this many samples (None: all).
         eval_subset: validate and test on fixed random subsets of this many samples (None: all).
@@ -125,31 +130,57 @@ class TaskDataModule(pl.LightningDataModule):
             indices = random_subset(torch.arange(len(base)), self.eval_subset, self.seed)
             self.test_dataset = TransformedSubset(base, indices, self.transform(train=False))
 
-    def _loader(self, dataset: Dataset | None, split: str, shuffle: bool) -> DataLoader:
+    def _check_loaded(self, dataset: Dataset | None, split: str) -> Dataset:
         if dataset is None:
             stage = "fit" if split in ("train", "val") else "test"
             raise RuntimeError(f"the {split} set is not loaded; call setup({stage!r}) first (Lightning does this)")
+        return dataset
+
+    def _loader(self, dataset: Dataset | None, split: str) -> DataLoader:
+        """A loader in a fixed order (evaluation splits); it draws no numbers from torch's global generator."""
         return DataLoader(
-            dataset,
+            self._check_loaded(dataset, split),
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            shuffle=False,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled, augmented training batches ``(inputs [B, *input_shape] float32, labels [B] int64)``."""
-        return self._loader(self.train_dataset, "train", shuffle=True)
+    def _rank_and_world(self) -> tuple[int, int]:
+        """This process's rank and the number of processes (0 and 1 outside a Lightning trainer)."""
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def train_dataloader(self) -> ResumableDataLoader:
+        """Shuffled, augmented training batches ``(inputs [B, *input_shape] float32, labels [B] int64)``: this rank's
+        share of a new seeded order every epoch, resumable mid-epoch (see :mod:`hypergen.data.resumable`); full
+        batches only (unless the set is smaller than one batch)."""
+        dataset = self._check_loaded(self.train_dataset, "train")
+        rank, world = self._rank_and_world()
+        sampler = EpochSampler(len(dataset), seed=self.seed, shuffle=True, num_replicas=world, rank=rank)
+        return ResumableDataLoader(
+            dataset,
+            sampler,
+            batch_size=self.batch_size,
+            # a last, partial batch can hold one sample, on which BatchNorm cannot train (an error mid-epoch); its
+            # samples are in the next epoch's new order. Kept when there is no full batch at all.
+            drop_last=len(sampler) >= self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+            generator=torch.Generator().manual_seed(self.seed),
+        )
 
     def val_dataloader(self) -> DataLoader:
         """Validation batches, in a fixed order (empty when ``val_fraction`` is 0)."""
-        return self._loader(self.val_dataset, "val", shuffle=False)
+        return self._loader(self.val_dataset, "val")
 
     def test_dataloader(self) -> DataLoader:
         """Test batches, in a fixed order."""
-        return self._loader(self.test_dataset, "test", shuffle=False)
+        return self._loader(self.test_dataset, "test")
 
     def predict_dataloader(self) -> DataLoader:
         """The test batches (for ``Trainer.predict``)."""
-        return self._loader(self.test_dataset, "test", shuffle=False)
+        return self._loader(self.test_dataset, "test")

@@ -38,17 +38,22 @@ class InMemoryDataset(Dataset):
 class TransformedSubset(Dataset):
     """The samples ``indices`` of ``base``, with ``transform`` applied to each input.
 
+    A sample is read with its position (``subset[i]``), or with its position and a seed (``subset[(i, seed)]``, what
+    :class:`~hypergen.data.resumable.EpochSampler` yields): the transform's random numbers then come from a generator
+    seeded with ``seed``, so the same key always gives the same augmented sample, in any worker and after a resume.
+
     Args:
         base: map-style dataset of ``(input, label)``.
         indices: ``[M]`` positions in ``base``; None for all of it.
-        transform: applied to each input, e.g. :class:`~hypergen.data.transforms.SampleTransform`.
+        transform: applied to each input, e.g. :class:`~hypergen.data.transforms.SampleTransform`; called as
+            ``transform(input, generator)`` for seeded keys.
     """
 
     def __init__(
         self,
         base: Dataset,
         indices: torch.Tensor | None,
-        transform: Callable[[torch.Tensor], torch.Tensor],
+        transform: Callable[..., torch.Tensor],
     ) -> None:
         self.base = base
         self.indices = torch.arange(len(base)) if indices is None else indices.long()  # type: ignore[arg-type]
@@ -57,6 +62,9 @@ class TransformedSubset(Dataset):
     def __len__(self) -> int:
         return self.indices.numel()
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        index, seed = key if isinstance(key, tuple) else (key, None)
         sample, label = self.base[int(self.indices[index])]
-        return self.transform(sample), int(label)
+        if seed is None:
+            return self.transform(sample), int(label)
+        return self.transform(sample, torch.Generator().manual_seed(seed)), int(label)

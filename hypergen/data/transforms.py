@@ -1,8 +1,8 @@
 """Per-sample input pipeline: scale to float, augment, normalise, reshape -- in plain torch, no torchvision.
 
-Works for any channel-first sample ``[C, *spatial]`` (images ``[C, H, W]``, signals ``[C, L]``); random numbers
-come from torch's global generator, which DataLoader seeds per worker (and Lightning's ``seed_everything`` seeds
-for the main process).
+Works for any channel-first sample ``[C, *spatial]`` (images ``[C, H, W]``, signals ``[C, L]``). Random numbers come
+from the ``generator`` passed in (the training loader gives every sample its own, seeded by run seed, epoch and index,
+so augmentation does not depend on workers or on where a run was resumed), else from torch's global generator.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from hypergen.data.registry import AugmentConfig
 __all__ = ["SampleTransform", "random_crop", "random_horizontal_flip"]
 
 
-def random_crop(sample: torch.Tensor, padding: int) -> torch.Tensor:
+def random_crop(sample: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Zero-pad every spatial side by ``padding``, then crop back to the input size at a uniform random offset.
 
     Args:
         sample: ``[C, *spatial]`` (1 to 3 spatial axes).
         padding: pixels added on each side; the crop offset per axis is uniform in ``0 .. 2 * padding``.
+        generator: source of the offsets (None: torch's global generator).
 
     Returns:
         ``[C, *spatial]``, same dtype.
@@ -31,21 +32,22 @@ def random_crop(sample: torch.Tensor, padding: int) -> torch.Tensor:
         return sample
     spatial = sample.shape[1:]
     padded = F.pad(sample, [padding] * (2 * len(spatial)))
-    offsets = torch.randint(0, 2 * padding + 1, (len(spatial),)).tolist()
+    offsets = torch.randint(0, 2 * padding + 1, (len(spatial),), generator=generator).tolist()
     window = tuple(slice(start, start + size) for start, size in zip(offsets, spatial, strict=True))
     return padded[(slice(None), *window)]
 
 
-def random_horizontal_flip(sample: torch.Tensor) -> torch.Tensor:
+def random_horizontal_flip(sample: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Reverse the last axis (image width, signal time) with probability 1/2.
 
     Args:
         sample: ``[C, *spatial]``.
+        generator: source of the coin flip (None: torch's global generator).
 
     Returns:
         ``[C, *spatial]``.
     """
-    return sample.flip(-1) if torch.rand(()) < 0.5 else sample
+    return sample.flip(-1) if torch.rand((), generator=generator) < 0.5 else sample
 
 
 class SampleTransform:
@@ -77,13 +79,14 @@ class SampleTransform:
         self.output_shape = tuple(output_shape)
         self.augment = augment if augment is not None and augment.enabled else None
 
-    def __call__(self, sample: torch.Tensor) -> torch.Tensor:
-        """Transform one sample ``[C, *spatial]`` into ``output_shape``."""
+    def __call__(self, sample: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Transform one sample ``[C, *spatial]`` into ``output_shape``; ``generator`` drives the augmentation (None:
+        torch's global generator)."""
         x = sample.float().div_(255.0) if sample.dtype == torch.uint8 else sample.float()
         if self.augment is not None:
-            x = random_crop(x, self.augment.crop_padding)
+            x = random_crop(x, self.augment.crop_padding, generator)
             if self.augment.horizontal_flip:
-                x = random_horizontal_flip(x)
+                x = random_horizontal_flip(x, generator)
         view = (-1,) + (1,) * (x.dim() - 1)
         x = (x - self.mean.view(view)) / self.std.view(view)
         return x.reshape(self.output_shape)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from hypergen.data.datamodule import TaskDataModule
     from hypergen.evaluate.targets import EvalTarget
 
-__all__ = ["EVAL_CONFIG_NAME", "evaluate", "load_targets", "main"]
+__all__ = ["EVAL_CONFIG_NAME", "check_run_dir", "evaluate", "load_targets", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,17 @@ def _run_heldout(run_dir: str | Path) -> tuple[str, list[dict[str, Any]]]:
 
 
 def _check_specs_fit(specs: Sequence[Mapping[str, Any]], datamodule: TaskDataModule, source: str) -> None:
-    """Specs must have been drawn for the data's task (same input shape and classes)."""
+    """Specs must have been drawn for the data's task (same input shape and classes).
+
+    Raises:
+        ConfigError: a spec's input shape or classes differ from the data's (names both, and ``data=``).
+    """
+    from hypergen.train.app import ConfigError
+
     task = (list(datamodule.input_shape), datamodule.num_classes)
     for spec in specs:
         if (list(spec["input_shape"]), spec["num_classes"]) != task:
-            raise ValueError(f"the nets of {source} take inputs {spec['input_shape']} with {spec['num_classes']} "
+            raise ConfigError(f"the nets of {source} take inputs {spec['input_shape']} with {spec['num_classes']} "
                              f"classes, but data.name={datamodule.hparams.get('name')!r} gives {task[0]} with "
                              f"{task[1]} classes; pass the run's dataset (data=...)")
 
@@ -54,16 +60,17 @@ def load_targets(cfg: Mapping[str, Any], run_dir: str | None, datamodule: TaskDa
     """The target nets of the ``targets`` config: a run's held-out nets, sampled nets of a split, zoo models.
 
     Raises:
-        ValueError: no targets, or targets that do not fit the data (names them).
+        ConfigError: (a ``ValueError``) no targets, or targets that do not fit the data (names them).
         FileNotFoundError: ``targets.heldout`` without a finished run in ``run_dir``.
     """
     from hypergen.archs import ArchSampler
     from hypergen.evaluate.targets import heldout_targets, zoo_targets
+    from hypergen.train.app import ConfigError
 
     targets: list[EvalTarget] = []
     if cfg.get("heldout"):
         if not run_dir:
-            raise ValueError("targets.heldout=true needs run_dir=<a hypergen-train run>; or set targets.heldout=false "
+            raise ConfigError("targets.heldout=true needs run_dir=<a hypergen-train run>; or set targets.heldout=false "
                              "and give targets.sample or targets.zoo")
         split, specs = _run_heldout(run_dir)
         _check_specs_fit(specs, datamodule, f"{run_dir} ({split})")
@@ -77,7 +84,8 @@ def load_targets(cfg: Mapping[str, Any], run_dir: str | None, datamodule: TaskDa
                                    f"{sampler.family.name}/{sampler.split.name}")
     targets += zoo_targets(list(cfg.get("zoo") or []), datamodule.num_classes, datamodule.input_shape)
     if not targets:
-        raise ValueError("no targets to evaluate: set targets.heldout=true with run_dir, targets.sample or targets.zoo")
+        raise ConfigError("no targets to evaluate: set targets.heldout=true with run_dir, targets.sample or "
+                          "targets.zoo")
     return targets
 
 
@@ -165,8 +173,44 @@ def _task(cfg: DictConfig) -> None:
     evaluate(cfg)
 
 
+def _finished_runs(folder: Path, limit: int = 8) -> list[str]:
+    """Up to ``limit`` sub-folders of ``folder`` that are finished training runs (for an error message)."""
+    from hypergen.train.callbacks import HELDOUT_FILE
+
+    if not folder.is_dir():
+        return []
+    return sorted(str(d) for d in folder.iterdir() if (d / HELDOUT_FILE).is_file())[:limit]
+
+
+def check_run_dir(cfg: DictConfig) -> None:
+    """``run_dir`` is given, and is a finished ``hypergen-train`` run when the run's held-out nets are evaluated
+    (checked before Hydra creates ``<run_dir>/eval``, so a mistyped path creates nothing).
+
+    Raises:
+        ConfigError: names ``run_dir`` and says what to pass (with the finished runs next to a mistyped one).
+    """
+    from omegaconf import OmegaConf
+
+    from hypergen.train.app import ConfigError, check_argument_types
+    from hypergen.train.callbacks import HELDOUT_FILE
+
+    if OmegaConf.is_missing(cfg, "run_dir"):
+        raise ConfigError("run_dir is required: the directory of a finished hypergen-train run, e.g. "
+                          "`hypergen-eval run_dir=runs/fmnist_cpu` (to evaluate another GHN file: ghn_path=<file> "
+                          "targets.heldout=false run_dir=<where the report goes>)")
+    run_dir = Path(str(cfg.run_dir))
+    if cfg.targets.get("heldout") and not (run_dir / HELDOUT_FILE).is_file():
+        runs = _finished_runs(run_dir.parent)
+        hint = f"; finished runs in {run_dir.parent}: {runs}" if runs else ""
+        what = "does not exist" if not run_dir.exists() else f"is not a finished hypergen-train run (no {HELDOUT_FILE})"
+        raise ConfigError(f"run_dir={str(run_dir)!r} {what}: give the run directory of a finished hypergen-train "
+                          f"run (it holds ghn_best.safetensors and {HELDOUT_FILE}), or set targets.heldout=false"
+                          f"{hint}")
+    check_argument_types(cfg)
+
+
 def main() -> None:
     """Console entry point: ``hypergen-eval run_dir=runs/<name> [key=value ...]`` (Hydra command line)."""
     from hypergen.train.run import run_hydra_app
 
-    run_hydra_app(EVAL_CONFIG_NAME, _task)
+    run_hydra_app(EVAL_CONFIG_NAME, _task, check_run_dir)

@@ -81,6 +81,13 @@ def _metadata(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
             metadata = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as err:
+        if _is_torch_save(path):
+            raise CheckpointError(
+                f"{str(path)!r} is a PyTorch/Lightning training checkpoint (torch.save), not a GHN file. load_ghn "
+                "reads the GHN a training run exports, <run dir>/ghn_best.safetensors; to get the GHN of this "
+                f"checkpoint, run hypergen.train.export_ghn_checkpoint({str(path)!r}, 'ghn.safetensors') (it "
+                "unpickles the file: only for checkpoints you trust)"
+            ) from None
         raise CheckpointError(f"{str(path)!r} is not a readable safetensors file ({err}); it may be truncated or "
                               "corrupted, or not a hypergen checkpoint") from err
     if metadata.get("format") != FORMAT:
@@ -95,8 +102,30 @@ def _metadata(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     return metadata, tensors
 
 
-def _stored_config(metadata: dict[str, str]) -> GHNConfig:
-    values = json.loads(metadata["config"])
+def _is_torch_save(path: Path) -> bool:
+    """Whether ``path`` starts like a ``torch.save`` file (a zip archive, or a pickle of the legacy format)."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
+def _stored_config(metadata: dict[str, str], path: Path) -> GHNConfig:
+    """The GHN config in ``metadata``, written by any earlier version of :func:`save_ghn`.
+
+    Raises:
+        CheckpointError: the ``config`` entry is missing, not JSON, or not a GHN config (names the file and the key).
+    """
+    if "config" not in metadata:
+        raise CheckpointError(f"{str(path)!r} lacks the 'config' metadata entry (the GHN's architecture), so it "
+                              "cannot be rebuilt; re-export it with hypergen.save_ghn")
+    try:
+        values = json.loads(metadata["config"])
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{str(path)!r}: its 'config' metadata entry is not valid JSON ({err}); the file was "
+                              "edited or damaged; re-export it with hypergen.save_ghn") from None
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{str(path)!r}: its 'config' metadata entry is {type(values).__name__}, not a JSON "
+                              "object of GHNConfig fields; re-export it with hypergen.save_ghn")
     # Written before GHNConfig.index_encoding existed: those GHNs were trained with relative index encodings.
     values.setdefault("index_encoding", "relative")
     # Written before node positions and the decoder's seeded base existed: those GHNs had neither.
@@ -107,13 +136,17 @@ def _stored_config(metadata: dict[str, str]) -> GHNConfig:
     scaling = values.get("scaling")
     if isinstance(scaling, dict):
         scaling.setdefault("kernel_beta", scaling.get("weight_beta", 1.0))
-    return GHNConfig.from_dict(values)
+    try:
+        return GHNConfig.from_dict(values)
+    except (TypeError, ValueError, KeyError) as err:
+        raise CheckpointError(f"{str(path)!r}: its 'config' metadata entry is not a config this hypergen can build "
+                              f"({err}); use the hypergen version that wrote it, or re-export the GHN") from None
 
 
 def read_config(path: str | Path) -> GHNConfig:
     """The :class:`GHNConfig` stored in a checkpoint (without building the GHN)."""
     metadata, _ = _metadata(Path(path))
-    return _stored_config(metadata)
+    return _stored_config(metadata, Path(path))
 
 
 def load_ghn(path: str | Path, map_location: torch.device | str = "cpu") -> GraphHyperNetwork:
@@ -132,13 +165,16 @@ def load_ghn(path: str | Path, map_location: torch.device | str = "cpu") -> Grap
 
     path = resolve_ghn(path)
     metadata, tensors = _metadata(path)
+    if "sha256" not in metadata:
+        raise CheckpointError(f"{str(path)!r} lacks the 'sha256' metadata entry, so its tensors cannot be checked; "
+                              "re-export it with hypergen.save_ghn")
     if _digest(tensors) != metadata.get("sha256"):
         raise CheckpointError(f"{str(path)!r} is corrupted: its tensors do not match the stored sha256 digest")
     bad = _non_finite(tensors)
     if bad:
         raise CheckpointError(f"{str(path)!r} holds non-finite values (NaN or Inf) in {bad}: the GHN it was saved "
                               "from had diverged; use an earlier checkpoint")
-    ghn = GraphHyperNetwork(_stored_config(metadata))
+    ghn = GraphHyperNetwork(_stored_config(metadata, path))
     missing, unexpected = ghn.load_state_dict(tensors, strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{str(path)!r} does not match its config: missing {missing}, unexpected {unexpected}")

@@ -4,7 +4,9 @@
 - :mod:`~hypergen.train.module` (``GHNTrainingModule``), :mod:`~hypergen.train.callbacks` (checkpoints, export),
   :mod:`~hypergen.train.loggers` (W&B offline / CSV): the Lightning parts;
 - :mod:`~hypergen.train.run` (``hypergen-train``, ``python -m hypergen.train``) composes ``conf/train.yaml`` and
-  builds everything with :mod:`~hypergen.train.builders`; :mod:`~hypergen.train.resume` picks the checkpoint.
+  builds everything with :mod:`~hypergen.train.builders`; :mod:`~hypergen.train.resume` picks the checkpoint;
+  :mod:`~hypergen.train.app` checks the config first and turns user errors into one line;
+- :mod:`~hypergen.train.export` (``export_ghn_checkpoint``): the GHN of a training checkpoint as a GHN file.
 
 Importing this package does not import Lightning; its Lightning modules do.
 """
@@ -12,6 +14,7 @@ Importing this package does not import Lightning; its Lightning modules do.
 from __future__ import annotations
 
 from hypergen.train.archs import ArchPool, HeldOutArch
+from hypergen.train.export import export_ghn_checkpoint
 from hypergen.train.schedule import warmup_cosine
 
-__all__ = ["ArchPool", "HeldOutArch", "warmup_cosine"]
+__all__ = ["ArchPool", "HeldOutArch", "export_ghn_checkpoint", "warmup_cosine"]

@@ -22,8 +22,9 @@ from lightning.pytorch.loggers import Logger  # noqa: E402
 from hypergen.archs import get_family, list_families  # noqa: E402
 from hypergen.data.datamodule import TaskDataModule  # noqa: E402
 from hypergen.graph.data import DEFAULT_VIRTUAL_EDGE_CUTOFF  # noqa: E402
+from hypergen.train.app import ConfigError  # noqa: E402
 from hypergen.train.archs import ArchPool  # noqa: E402
-from hypergen.train.callbacks import ExportGHN  # noqa: E402
+from hypergen.train.callbacks import ExportGHN, LastCheckpoint  # noqa: E402
 from hypergen.train.module import GHNTrainingModule  # noqa: E402
 
 __all__ = [
@@ -52,13 +53,14 @@ def check_task_fits(family: str, dataset: str, input_shape: Sequence[int]) -> No
 
     Raises:
         KeyError: unknown family (lists the registered ones).
-        ValueError: the family's input rank differs from the data's; names both config keys and the families that fit.
+        ConfigError: (a ``ValueError``) the family's input rank differs from the data's; names both config keys and
+            the families that fit.
     """
     accepted = get_family(family)
     rank = len(input_shape)
     if rank not in accepted.input_ranks:
         fitting = [name for name in list_families() if rank in get_family(name).input_ranks]
-        raise ValueError(
+        raise ConfigError(
             f"archs.family={family!r} takes inputs shaped {accepted.input_description}, but data.name={dataset!r} "
             f"gives samples of shape {list(input_shape)}. Choose a family that fits this data "
             f"(archs.family: one of {fitting}) or another dataset (data=...)."
@@ -76,7 +78,7 @@ def build_arch_pool(cfg: Mapping[str, Any], datamodule: TaskDataModule,
     """
     given = [key for key in (*TASK_KEYS, "virtual_edge_cutoff") if key in cfg]
     if given:
-        raise ValueError(f"archs.{given[0]} is taken from the data module (data=...) or the GHN (ghn.max_distance); "
+        raise ConfigError(f"archs.{given[0]} is taken from the data module (data=...) or the GHN (ghn.max_distance); "
                          "remove it from the archs config")
     check_task_fits(cfg["family"], datamodule.hparams.get("name", "?"), datamodule.input_shape)
     return instantiate(cfg, input_shape=list(datamodule.input_shape), num_classes=datamodule.num_classes,
@@ -91,7 +93,8 @@ def build_module(cfg: Mapping[str, Any], archs: ArchPool) -> GHNTrainingModule:
 def build_callbacks(cfg: Mapping[str, Any] | None, has_logger: bool) -> list[Callback]:
     """The callbacks of ``cfg`` (the ``callbacks`` group: ``{name: config}``; ``name: null`` disables one).
 
-    A learning-rate monitor is left out, with a log line, when the run has no logger (Lightning refuses it then).
+    A learning-rate monitor is left out, with a log line, when the run has no logger (Lightning refuses it then). The
+    :class:`~hypergen.train.callbacks.LastCheckpoint` comes last, after the checkpoint callbacks whose state it saves.
 
     Raises:
         ValueError: an entry has no ``_target_``.
@@ -101,13 +104,16 @@ def build_callbacks(cfg: Mapping[str, Any] | None, has_logger: bool) -> list[Cal
         if entry is None:
             continue
         if "_target_" not in entry:
-            raise ValueError(f"callbacks.{name} has no _target_; give the callback class, or set callbacks.{name}=null")
+            raise ConfigError(f"callbacks.{name} has no _target_; give the callback class, or set "
+                              f"callbacks.{name}=null")
         callback = instantiate(entry)
         if isinstance(callback, LearningRateMonitor) and not has_logger:
             log.info("callbacks.%s: no logger (logger=none), so the learning rate is not logged", name)
             continue
         callbacks.append(callback)
-    return callbacks
+    # the resumable last checkpoint records the other checkpoint callbacks' state, so it runs after them (Lightning
+    # keeps the relative order of checkpoint callbacks)
+    return sorted(callbacks, key=lambda c: isinstance(c, LastCheckpoint))
 
 
 def build_trainer(cfg: Mapping[str, Any], callbacks: list[Callback], loggers: list[Logger]) -> pl.Trainer:

@@ -1,5 +1,5 @@
-"""Training callbacks: the resumable last checkpoint, export of the best GHN with a final summary, and a log of the
-architectures each process trained on."""
+"""Training callbacks: the resumable last checkpoint, export of the best GHN with a final summary, progress lines in
+the log when no terminal shows a progress bar, and a log of the architectures each process trained on."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ ensure_torchvision_importable()  # lightning imports torchmetrics, which imports
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -20,7 +24,8 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint  # noqa: E402
 from hypergen.ghn import GraphHyperNetwork, save_ghn  # noqa: E402
 from hypergen.train.resume import last_checkpoint_path  # noqa: E402
 
-__all__ = ["ArchKeyLogger", "ExportGHN", "HELDOUT_FILE", "LastCheckpoint", "arch_key_digest", "heldout_summary"]
+__all__ = ["ArchKeyLogger", "ExportGHN", "HELDOUT_FILE", "LastCheckpoint", "ProgressLog", "arch_key_digest",
+           "format_duration", "heldout_summary"]
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +34,9 @@ HELDOUT_FILE = "heldout_archs.json"
 
 
 class LastCheckpoint(ModelCheckpoint):
-    """Keeps ``<dirpath>/last.ckpt`` only: written every ``every_n_train_steps`` and when training ends, so re-running
-    a command resumes where it stopped (optimizer, LR schedule, EMA, global step and hence the architecture stream).
+    """Keeps ``<dirpath>/last.ckpt`` only: written every ``every_n_train_steps``, again after a validation of the same
+    step, and when training ends, so re-running a command resumes where it stopped (optimizer, LR schedule, EMA,
+    global step and hence the architecture stream, data loader position, validation history).
 
     Args:
         dirpath: checkpoint folder.
@@ -46,6 +52,17 @@ class LastCheckpoint(ModelCheckpoint):
     def last_path(self) -> Path:
         """Where the last checkpoint is written."""
         return Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        if getattr(self, "_last_global_step_saved", None) == trainer.global_step:
+            # This step's periodic save ran before this validation, and Lightning does not repeat a validation that
+            # was due at a checkpoint's step when it resumes: save again, so its result (the validation history,
+            # the best checkpoint so far) survives a kill. The builders put this callback after the other
+            # checkpoint callbacks, so their state after this validation is in the file.
+            trainer.save_checkpoint(self.last_path, weights_only=False)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if getattr(self, "_last_global_step_saved", None) == trainer.global_step:
@@ -180,3 +197,106 @@ class ArchKeyLogger(Callback):
         self.dirpath.mkdir(parents=True, exist_ok=True)
         with open(self.dirpath / f"rank{rank}.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+
+
+def format_duration(seconds: float) -> str:
+    """``"1h02m"``, ``"12m05s"``, ``"42s"``; ``"?"`` for a duration not known (NaN or infinite)."""
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _output_is_terminal() -> bool:
+    return sys.stdout.isatty() or sys.stderr.isatty()
+
+
+#: ``ProgressLog(when=...)``: whether a trainer's run gets progress lines.
+PROGRESS_WHEN: dict[str, Callable[[pl.Trainer], bool]] = {
+    # under nohup, SLURM or CI (no terminal) a progress bar shows nothing; without a progress bar neither
+    "auto": lambda trainer: not _output_is_terminal() or trainer.progress_bar_callback is None,
+    "always": lambda trainer: True,
+    "never": lambda trainer: False,
+}
+
+
+class ProgressLog(Callback):
+    """Writes progress lines to the log (``logging``, so Hydra's console and ``<run dir>/train.log``): step, loss,
+    seconds per step, time left and the latest validation, every ``every_n_steps`` steps or ``every_seconds``
+    seconds, whichever comes first, after each validation and at the end.
+
+    Example line: ``step 650/1300 (50%) | train/loss 1.732 | 0.74 s/step | ETA 8m01s | val/acc 31.2% (step 650)``.
+
+    Args:
+        every_n_steps: steps between lines (0: no step-based lines).
+        every_seconds: seconds between lines (0: no time-based lines).
+        when: ``"auto"`` (only when neither stdout nor stderr is a terminal, or the progress bar is off), ``"always"``
+            or ``"never"`` (see :data:`PROGRESS_WHEN`).
+        metric: the validation metric shown (a fraction, printed as a percentage).
+
+    Raises:
+        ValueError: ``when`` is not one of :data:`PROGRESS_WHEN`, or an interval is negative.
+    """
+
+    def __init__(self, every_n_steps: int = 50, every_seconds: float = 300.0, when: str = "auto",
+                 metric: str = "val/acc") -> None:
+        if when not in PROGRESS_WHEN:
+            raise ValueError(f"callbacks.progress_log.when={when!r} is not one of {sorted(PROGRESS_WHEN)}")
+        if every_n_steps < 0 or every_seconds < 0:
+            raise ValueError(f"callbacks.progress_log: every_n_steps and every_seconds must be >= 0 (0 turns one off), "
+                             f"got {every_n_steps} and {every_seconds}")
+        self.every_n_steps, self.every_seconds, self.when, self.metric = every_n_steps, every_seconds, when, metric
+        self.active = False
+        self.clock: Callable[[], float] = time.monotonic  # seconds; replaceable in tests
+        self._start_time = self._last_time = 0.0
+        self._start_step = 0
+        self._validation: tuple[float, int] | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.active = trainer.is_global_zero and PROGRESS_WHEN[self.when](trainer)
+        self._start_time = self._last_time = self.clock()
+        self._start_step = trainer.global_step  # a resumed run measures its own speed
+
+    def _due(self, step: int, now: float) -> bool:
+        by_steps = self.every_n_steps > 0 and step % self.every_n_steps == 0
+        by_time = self.every_seconds > 0 and now - self._last_time >= self.every_seconds
+        return by_steps or by_time
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        now = self.clock()
+        if self.active and self._due(trainer.global_step, now):
+            log.info(self.line(trainer, now))
+            self._last_time = now
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.metric)
+        if trainer.sanity_checking or value is None:
+            return
+        self._validation = (float(value), trainer.global_step)
+        if self.active:
+            log.info(self.line(trainer, self.clock()))
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.active:
+            now = self.clock()
+            log.info("%s | finished after %s", self.line(trainer, now), format_duration(now - self._start_time))
+
+    def line(self, trainer: pl.Trainer, now: float) -> str:
+        """The progress line of ``trainer`` at time ``now`` (of :attr:`clock`)."""
+        step = trainer.global_step
+        total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else trainer.estimated_stepping_batches
+        done = step - self._start_step
+        per_step = (now - self._start_time) / done if done > 0 else math.nan
+        parts = [f"step {step}/{total}" + (f" ({100 * step / total:.0f}%)" if math.isfinite(total) else "")]
+        loss = trainer.callback_metrics.get("train/loss")
+        if loss is not None:
+            parts.append(f"train/loss {float(loss):.4g}")
+        parts.append(f"{per_step:.3g} s/step" if math.isfinite(per_step) else "? s/step")
+        parts.append(f"ETA {format_duration(per_step * (total - step))}")
+        if self._validation is not None:
+            value, at = self._validation
+            parts.append(f"{self.metric} {100 * value:.1f}% (step {at})")
+        return " | ".join(parts)

@@ -19,6 +19,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn  # noqa: E
 
 from hypergen.apply.batchnorm import recalibrate_batchnorm  # noqa: E402
 from hypergen.apply.functional import forward_with, materialize_buffers  # noqa: E402
+from hypergen.archs.cache import TracedArch  # noqa: E402
 from hypergen.evaluate.diversity import same_shape_similarity  # noqa: E402
 from hypergen.ghn import GHNConfig, GraphHyperNetwork  # noqa: E402
 from hypergen.graph.data import batch_graphs  # noqa: E402
@@ -81,6 +82,7 @@ class GHNTrainingModule(pl.LightningModule):
         self._val_counts: Tensor | None = None  # [1 or 2, heldout, 2]: (predicted[, default]) x arch x (correct, total)
         self._baseline_counts: Tensor | None = None  # [heldout, 2]: default init's (correct, total), measured once
         self.last_arch_keys: list[str] = []  # keys of this rank's latest meta-batch (for tests and logs)
+        self._last_step: tuple[list[TracedArch], Tensor, Tensor] | None = None
 
     @property
     def eval_ghn(self) -> GraphHyperNetwork:
@@ -89,12 +91,9 @@ class GHNTrainingModule(pl.LightningModule):
 
     # --- training ---------------------------------------------------------------------------------------------
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        x, y = batch
-        if len(self._calibration) < self.calibration_batches:
-            self._calibration.append(x.detach().cpu())
-        archs = self.archs.batch(self.global_step, self.global_rank, self.trainer.world_size, self.meta_batch)
-        self.last_arch_keys = [a.key for a in archs]
+    def _losses(self, archs: list[TracedArch], x: Tensor,
+                y: Tensor) -> tuple[list[Tensor], list[Tensor], list[dict[str, Tensor]]]:
+        """Cross-entropy ``[]``, accuracy ``[]`` and predicted weights of each net in ``archs`` on ``(x, y)``."""
         predictions = self.ghn(batch_graphs([a.data for a in archs]).to(self.device))
         losses, correct = [], []
         for arch, params in zip(archs, predictions):
@@ -102,6 +101,16 @@ class GHNTrainingModule(pl.LightningModule):
             logits = forward_with(model, params, x)
             losses.append(F.cross_entropy(logits, y))
             correct.append((logits.argmax(1) == y).float().mean())
+        return losses, correct, predictions
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        if len(self._calibration) < self.calibration_batches:
+            self._calibration.append(x.detach().cpu())
+        archs = self.archs.batch(self.global_step, self.global_rank, self.trainer.world_size, self.meta_batch)
+        self.last_arch_keys = [a.key for a in archs]
+        self._last_step = (archs, x, y)  # for naming the nets if the gradient turns out non-finite
+        losses, correct, predictions = self._losses(archs, x, y)
         task_loss = torch.stack(losses).mean()
         if not torch.isfinite(task_loss):
             bad = [arch.key for arch, loss in zip(archs, losses) if not torch.isfinite(loss)]
@@ -116,7 +125,37 @@ class GHNTrainingModule(pl.LightningModule):
                       prog_bar=True, batch_size=x.shape[0])
         return loss
 
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Stop before a non-finite gradient reaches the GHN's weights (clipping would turn it into NaN weights)."""
+        grads = {n: p.grad for n, p in self.ghn.named_parameters() if p.grad is not None}
+        if not grads:
+            return
+        finite = torch.stack([torch.isfinite(g).all() for g in grads.values()])
+        if finite.all():  # one device sync per step
+            return
+        bad = [n for n, ok in zip(grads, finite.tolist()) if not ok]
+        nets = self._nets_with_non_finite_gradients()
+        raise FloatingPointError(
+            f"training step {self.global_step}: the loss is finite but its gradient is not (NaN or Inf in "
+            f"{len(bad)} GHN parameters, e.g. {bad[:3]}); nets whose own gradient is non-finite: {len(nets)} of "
+            f"{self.meta_batch}{', e.g. ' + nets[0][:300] if nets else ''}. Stopping before the GHN's weights are "
+            "corrupted; nothing was exported. Check the data (constant or extreme inputs), lower module.lr, or "
+            "exclude that kind of net (archs.options)"
+        )
+
+    def _nets_with_non_finite_gradients(self) -> list[str]:
+        """Keys of the last step's nets whose loss alone has a non-finite gradient w.r.t. the GHN (recomputed)."""
+        archs, x, y = self._last_step
+        bad = []
+        for arch in archs:
+            (loss,), _, _ = self._losses([arch], x, y)
+            grads = torch.autograd.grad(loss, [p for p in self.ghn.parameters() if p.requires_grad], allow_unused=True)
+            if any(g is not None and not torch.isfinite(g).all() for g in grads):
+                bad.append(arch.key)
+        return bad
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._last_step = None
         if self.ema is not None:
             self.ema.update_parameters(self.ghn)
 

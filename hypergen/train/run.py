@@ -100,18 +100,27 @@ def _task(cfg: DictConfig) -> Any:
     return metrics.get(name) if name else None  # what a sweeper (Optuna) optimises
 
 
-def run_hydra_app(config_name: str, task: Callable[[DictConfig], Any]) -> None:
+def run_hydra_app(config_name: str, task: Callable[[DictConfig], Any],
+                  precheck: Callable[[DictConfig], None] | None = None) -> None:
     """Run ``task`` as a Hydra app on ``<conf dir>/<config_name>.yaml`` with the process's command line (the body of
-    every hypergen console entry point); a missing config folder exits with the message of :func:`config_dir`."""
-    import hydra
+    every hypergen console entry point, see :func:`hypergen.train.app.run_hydra_app`); a missing config folder exits
+    with the message of :func:`config_dir`."""
+    from hypergen.train import app
 
     try:
         folder = config_dir()
     except FileNotFoundError as err:
         raise SystemExit(str(err)) from None
-    hydra.main(config_path=str(folder), config_name=config_name, version_base="1.3")(task)()
+    prog = {CONFIG_NAME: "hypergen-train"}.get(config_name, f"hypergen-{config_name}")
+    app.run_hydra_app(prog, str(folder), config_name, task, precheck)
+
+
+def _precheck(cfg: DictConfig) -> None:
+    from hypergen.train.app import check_argument_types
+
+    check_argument_types(cfg)
 
 
 def main() -> None:
     """Console entry point: ``hypergen-train [group=option ...] [key=value ...]`` (Hydra command line)."""
-    run_hydra_app(CONFIG_NAME, _task)
+    run_hydra_app(CONFIG_NAME, _task, _precheck)

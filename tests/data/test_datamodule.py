@@ -159,3 +159,18 @@ def test_ddp_two_cpu_processes_see_the_whole_validation_set():
     trainer.fit(model, datamodule=module)
     # 100 validation images over 2 ranks x 2 batches of 25, summed over the ranks.
     assert trainer.validate(model, datamodule=module, verbose=False)[0]["seen"] == 100.0
+
+
+def test_training_batches_are_full_and_seeded(fashion_spec):
+    module = TaskDataModule(train_subset=100, batch_size=33, seed=5)
+    module.setup("fit")
+    sizes = [len(labels) for _, labels in module.train_dataloader()]
+    assert sizes == [33, 33, 33]  # 100 = 3 x 33 + 1: a batch of one would stop BatchNorm nets in training
+    again = TaskDataModule(train_subset=100, batch_size=33, seed=5)
+    again.setup("fit")
+    torch.manual_seed(123)  # the order does not follow torch's global generator
+    first = [labels.tolist() for _, labels in module.train_dataloader()]
+    assert first == [labels.tolist() for _, labels in again.train_dataloader()]
+    small = TaskDataModule(train_subset=10, batch_size=33)
+    small.setup("fit")
+    assert [len(labels) for _, labels in small.train_dataloader()] == [10]  # smaller than one batch: kept

@@ -59,18 +59,35 @@ def test_report_has_every_heldout_net_and_the_mean(evaluated):
 def test_missing_run_is_a_clear_error(eval_cli, tmp_path):
     proc = eval_cli.run([f"run_dir={tmp_path}", "finetune.steps=1"])
     assert proc.returncode != 0
-    assert "heldout_archs.json does not exist: run_dir must be a finished hypergen-train run" in proc.stdout
+    assert len(proc.stdout.strip().splitlines()) == 1 and proc.stdout.startswith(
+        f"hypergen-eval: run_dir='{tmp_path}' is not a finished hypergen-train run (no heldout_archs.json): give the "
+        "run directory of a finished hypergen-train run (it holds ghn_best.safetensors and heldout_archs.json), or "
+        "set targets.heldout=false")
+    assert not (tmp_path / "eval").exists()
+
+
+def test_mistyped_run_dir_is_named_and_not_created(eval_cli, trained_run):
+    typo = trained_run.parent / (trained_run.name + "x")
+    proc = eval_cli.run([f"run_dir={typo}", "finetune.steps=1"])
+    assert proc.returncode != 0 and not typo.exists()
+    assert proc.stdout.strip().startswith(f"hypergen-eval: run_dir='{typo}' does not exist: give the run directory")
+    assert f"finished runs in {trained_run.parent}: [" in proc.stdout and f"'{trained_run}'" in proc.stdout
+    assert len(proc.stdout.strip().splitlines()) == 1
 
 
 def test_nets_of_another_task_are_rejected(eval_cli, trained_run):
     proc = eval_cli.run([f"run_dir={trained_run}", "data=mnist_1d", "finetune.steps=1"])
-    assert proc.returncode != 0
+    assert proc.returncode == 2 and "Traceback" not in proc.stdout
     assert "take inputs [1, 28, 28] with 10 classes, but data.name='mnist1d' gives [1, 40]" in proc.stdout
 
 
 def test_run_dir_is_required_and_ghn_path_is_not_the_ghn_group(eval_cli, tmp_path):
     proc = eval_cli.run(["finetune.steps=1"])
-    assert proc.returncode != 0 and "Missing mandatory value: run_dir" in proc.stdout
+    assert proc.returncode != 0
+    assert proc.stdout.strip().splitlines() == [
+        "hypergen-eval: run_dir is required: the directory of a finished hypergen-train run, e.g. `hypergen-eval "
+        "run_dir=runs/fmnist_cpu` (to evaluate another GHN file: ghn_path=<file> targets.heldout=false "
+        "run_dir=<where the report goes>)"]
     proc = eval_cli.run([f"run_dir={tmp_path}", f"ghn_path={tmp_path / 'nope.safetensors'}", "targets.heldout=false",
                          "targets.zoo=[]", "finetune.steps=1"])
-    assert proc.returncode != 0 and "no targets to evaluate" in proc.stdout
+    assert proc.returncode == 2 and "no targets to evaluate" in proc.stdout and "Traceback" not in proc.stdout

@@ -118,3 +118,57 @@ def test_non_finite_ghns_are_refused_at_save_load_and_write(tmp_path):
     save_file(tensors, str(tmp_path / "inf.safetensors"), metadata=metadata)
     with pytest.raises(CheckpointError, match="non-finite values .*decoder.row_head.weight"):
         load_ghn(tmp_path / "inf.safetensors")
+
+
+def _resave(path, out, **changes):
+    """``path`` written again with its metadata changed (``None`` removes an entry)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        metadata = dict(f.metadata())
+    for key, value in changes.items():
+        if value is None:
+            metadata.pop(key)
+        else:
+            metadata[key] = value
+    save_file(load_file(str(path)), str(out), metadata=metadata)
+    return out
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"config": '{"hidden": 16,'}, r"'config' metadata entry is not valid JSON \(Expecting"),
+    ({"config": None}, r"lacks the 'config' metadata entry"),
+    ({"config": "[1, 2]"}, r"'config' metadata entry is list, not a JSON object of GHNConfig fields"),
+    ({"config": '{"hiddn": 16}'}, r"not a config this hypergen can build \(unknown GHNConfig keys \['hiddn'\]"),
+    ({"sha256": None}, r"lacks the 'sha256' metadata entry"),
+])
+def test_bad_metadata_is_named(tmp_path, changes, message):
+    path = save_ghn(GraphHyperNetwork(GHNConfig(hidden=16, heads=4)), tmp_path / "ghn.safetensors")
+    bad = _resave(path, tmp_path / "bad.safetensors", **changes)
+    with pytest.raises(CheckpointError, match=message) as err:
+        load_ghn(bad)
+    assert str(bad) in str(err.value) and "\n" not in str(err.value)
+    if "sha256" not in changes:
+        with pytest.raises(CheckpointError, match=message):
+            read_config(bad)
+
+
+def test_a_training_checkpoint_is_recognised_and_can_be_exported(tmp_path):
+    from hypergen.train import export_ghn_checkpoint
+
+    torch.manual_seed(0)
+    ghn = GraphHyperNetwork(GHNConfig(hidden=16, heads=4))
+    state = {"epoch": 0, "global_step": 5, "hyper_parameters": {"ghn": ghn.config.to_dict(), "lr": 1e-3},
+             "state_dict": {f"ghn.{k}": v.clone() for k, v in ghn.state_dict().items()}}
+    ckpt = tmp_path / "last.ckpt"
+    torch.save(state, ckpt)
+    with pytest.raises(CheckpointError, match=r"is a PyTorch/Lightning training checkpoint \(torch.save\), not a GHN "
+                                              r"file.*ghn_best.safetensors.*export_ghn_checkpoint\("):
+        load_ghn(ckpt)
+    out = export_ghn_checkpoint(ckpt, tmp_path / "exported.safetensors")
+    loaded = load_ghn(out)
+    assert loaded.config == ghn.config
+    assert all(torch.equal(v, ghn.state_dict()[k]) for k, v in loaded.state_dict().items())
+    with pytest.raises(CheckpointError, match="is not a hypergen-train checkpoint"):
+        torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
+        export_ghn_checkpoint(tmp_path / "other.ckpt", tmp_path / "x.safetensors")

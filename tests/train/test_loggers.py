@@ -1,5 +1,6 @@
 """Experiment loggers: W&B offline by default, never asking for a login, and CSV when W&B cannot start."""
 
+import csv
 import logging
 import sys
 
@@ -41,3 +42,36 @@ def test_other_loggers_and_bad_entries(tmp_path):
     assert loggers.build_loggers(None, tmp_path) == [] and loggers.build_loggers({}, tmp_path) == []
     with pytest.raises(ValueError, match="logger.x has no _target_"):
         loggers.build_loggers({"x": {"save_dir": "."}}, tmp_path)
+
+
+def test_a_resumed_run_logs_to_the_same_wandb_run(monkeypatch, tmp_path):
+    started = []
+
+    class FakeWandb:
+        experiment = None
+
+    monkeypatch.setattr(loggers, "instantiate", lambda entry: started.append(entry) or FakeWandb())
+    for _ in range(2):  # the first process, then the resumed one
+        loggers.build_loggers({"wandb": {**WANDB, "save_dir": str(tmp_path)}}, tmp_path)
+    run_id = (tmp_path / "wandb" / "run_id").read_text().strip()
+    assert len(run_id) == 12 and [e["id"] for e in started] == [run_id, run_id]
+    assert all(e["resume"] == "allow" for e in started)
+    other = tmp_path / "other"
+    assert loggers.wandb_run_id(other) != run_id  # another run directory is another W&B run
+
+
+def test_csv_logger_continues_the_runs_file(tmp_path):
+    first = loggers.ResumableCSVLogger(tmp_path)
+    for step in range(6):
+        first.log_metrics({"train/loss": float(step)}, step=step)
+    first.save()  # then the process is killed; its last checkpoint was at step 4
+    resumed = loggers.ResumableCSVLogger(tmp_path)
+    for step in range(4, 8):
+        resumed.log_metrics({"train/loss": 10.0 + step, "val/acc": 0.5}, step=step)
+    resumed.save()
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.csv")) == ["csv/version_0/metrics.csv"]
+    with open(tmp_path / "csv" / "version_0" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(int(r["step"]), float(r["train/loss"])) for r in rows] == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0),
+                                                                       (4, 14.0), (5, 15.0), (6, 16.0), (7, 17.0)]
+    assert [r["val/acc"] for r in rows] == [""] * 4 + ["0.5"] * 4

@@ -1,6 +1,7 @@
 """Resuming: a run killed with SIGKILL and started again with the same command continues from its last checkpoint
 (global step, optimizer, LR schedule, GHN weights, architecture stream); and the checkpoint choice itself."""
 
+import csv
 import json
 import os
 import signal
@@ -112,3 +113,66 @@ def test_resume_checkpoint_choice(tmp_path):
     assert resume_checkpoint(callbacks, resume=False, ckpt_path=str(other)) == str(other)
     with pytest.raises(FileNotFoundError, match="ckpt_path='nope.ckpt' does not exist"):
         resume_checkpoint(callbacks, ckpt_path="nope.ckpt")
+
+
+def _csv_rows(run_dir):
+    files = sorted((run_dir / "csv").glob("*/metrics.csv"))
+    assert [f.relative_to(run_dir).as_posix() for f in files] == ["csv/version_0/metrics.csv"]  # one file per run
+    with open(files[0]) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("every, val_every, crash", [(12, 15, 20), (10, 10, 15)])
+def test_resumed_run_trains_on_the_batches_an_uninterrupted_run_trains_on(train_cli, tiny, fashion_mnist_installed,
+                                                                          tmp_path, every, val_every, crash):
+    """Killed at step 20 with a checkpoint from step 12 (16 batches an epoch, so mid-epoch, and the resumed part
+    crosses into the next epoch), or at step 15 with a checkpoint from step 10, where a validation was due too; then
+    run again: the steps after the checkpoint see the same images, augmentations and nets as an uninterrupted run,
+    and the results are bit-identical (same operations in the same order on one CPU thread)."""
+    steps = 30
+
+    def args(run_dir, probe, crash_at=None):
+        extra = [f"+callbacks.probe.crash_at_step={crash_at}"] if crash_at is not None else []
+        return [*tiny, f"hydra.run.dir={run_dir}", f"trainer.max_steps={steps}",
+                f"trainer.val_check_interval={val_every}", "data.train_subset=512", "+data.crop_padding=2",
+                "+data.horizontal_flip=true",
+                f"callbacks.last_checkpoint.every_n_train_steps={every}", "+logger.csv.flush_logs_every_n_steps=5",
+                "+callbacks.probe._target_=train_probes.BatchProbe", f"+callbacks.probe.path={probe}", *extra]
+
+    straight = train_cli.run(args(tmp_path / "straight", tmp_path / "straight.jsonl"))
+    assert straight.returncode == 0, straight.stdout[-4000:]
+    killed = train_cli.run(args(tmp_path / "resumed", tmp_path / "resumed.jsonl", crash_at=crash))
+    assert killed.returncode == 137, killed.stdout[-4000:]
+    last = tmp_path / "resumed" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == every
+    rows_before = _csv_rows(tmp_path / "resumed")
+    assert max(int(r["step"]) for r in rows_before if r["train/loss"]) >= every  # logged past the checkpoint
+    resumed = train_cli.run(args(tmp_path / "resumed", tmp_path / "resumed.jsonl"))
+    assert resumed.returncode == 0, resumed.stdout[-4000:]
+    assert f"resuming from {last}" in resumed.stdout
+
+    reference = _records(tmp_path / "straight.jsonl")
+    records = _records(tmp_path / "resumed.jsonl")
+    assert [r["step"] for r in reference] == list(range(steps))
+    assert [r["step"] for r in records] == list(range(crash)) + list(range(every, steps))
+    after = records[crash:]
+    assert after == reference[every:]  # images, labels, batch positions and nets of every resumed step
+    assert len({r["inputs"] for r in reference}) == steps  # every step saw other images (the hashes mean something)
+    assert records[:crash] == reference[:crash]
+
+    straight_ckpt = torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", map_location="cpu",
+                               weights_only=False)
+    resumed_ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    assert resumed_ckpt["global_step"] == straight_ckpt["global_step"] == steps
+    _assert_same_tensors(resumed_ckpt["state_dict"], straight_ckpt["state_dict"])
+    _assert_same_tensors(resumed_ckpt["optimizer_states"], straight_ckpt["optimizer_states"])
+    metrics = [json.loads((tmp_path / run / "metrics.json").read_text())["metrics"] for run in ("straight", "resumed")]
+    assert metrics[0] == metrics[1] and "val/acc" in metrics[0]
+
+    # one CSV: each training step once, the killed process's rows after its checkpoint replaced by the resumed ones
+    rows = {run: [r for r in _csv_rows(tmp_path / run) if r["train/loss"]] for run in ("straight", "resumed")}
+    assert [int(r["step"]) for r in rows["resumed"]] == list(range(steps))
+    assert [r["train/loss"] for r in rows["resumed"]] == [r["train/loss"] for r in rows["straight"]]
+    validations = {run: [(r["step"], r["val/acc"]) for r in _csv_rows(tmp_path / run) if r["val/acc"]]
+                   for run in ("straight", "resumed")}
+    assert validations["resumed"] == validations["straight"] and len(validations["straight"]) == steps // val_every

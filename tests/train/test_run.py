@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import hypergen
+import hypergen.train.run
 from hypergen.archs import ArchSampler, build
 from hypergen.evaluate import same_shape_similarity
 
@@ -123,3 +124,61 @@ def test_bad_override_fails_with_hydras_message(train_cli, tmp_path, override, m
     assert proc.returncode != 0
     assert re.search(message, proc.stdout, re.S), proc.stdout[-2000:]
     assert "Traceback" not in proc.stdout  # Hydra's one-paragraph error, not a stack trace
+
+
+def test_progress_lines_are_logged_without_a_terminal(fitted):
+    """The fit runs in a subprocess whose output is a pipe (as under nohup, SLURM or CI): progress goes to the log."""
+    run_dir, out = fitted
+    log = (run_dir / "train.log").read_text()
+    lines = re.findall(r"step (\d+)/40 \(\d+%\) \| train/loss [\d.]+ \| [\d.]+ s/step \| ETA \S+"
+                       r" \| val/acc [\d.]+% \(step (\d+)\)", log)
+    assert [step for step, _ in lines] == ["20", "40", "40"]  # after each validation, and at the end
+    assert re.search(r"step 40/40 \(100%\) .* \| finished after \d+", log) and "step 40/40" in out
+
+
+def _error_lines(out):
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def test_a_value_of_the_wrong_type_is_one_line_naming_the_key(train_cli, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = train_cli.run(["trainer.max_steps=ten", f"hydra.run.dir={run_dir}"], timeout=120)
+    assert proc.returncode != 0
+    assert _error_lines(proc.stdout) == [
+        "hypergen-train: trainer.max_steps='ten' is not an integer (the max_steps argument of "
+        "lightning.pytorch.Trainer); set trainer.max_steps=<an integer> on the command line or in the config"]
+    assert not run_dir.exists()  # checked before Hydra creates the run directory
+
+
+def test_a_user_error_while_starting_is_one_logged_line(train_cli, tiny, fashion_mnist_installed, tmp_path):
+    proc = train_cli.run([*tiny, "archs=cnn1d", f"hydra.run.dir={tmp_path}"], timeout=180)
+    assert proc.returncode == 2
+    errors = [line for line in proc.stdout.splitlines() if "[ERROR]" in line]
+    assert len(errors) == 1 and "archs.family='cnn1d' takes inputs shaped [channels, length], but " \
+        "data.name='fashion_mnist' gives samples of shape [1, 28, 28]" in errors[0]
+    assert "Traceback" not in proc.stdout and errors[0].split("] - ")[1] in (tmp_path / "train.log").read_text()
+
+
+def test_help_says_what_a_user_needs_before_the_config(train_cli, tmp_path):
+    proc = train_cli.run(["--help"], timeout=120)
+    assert proc.returncode == 0
+    out = proc.stdout
+    assert out.startswith("hypergen-train: train a graph hypernetwork")
+    dump = out.index("== Config (the defaults")
+    experiments = sorted(p.stem for p in (hypergen.train.run.config_dir() / "experiment").glob("*.yaml"))
+    assert out.index(f"experiment: {', '.join(experiments)}") < dump
+    for first in ("hypergen-train experiment=fmnist_cpu ", "Run directory: runs/<name>", "Resume: run the same command "
+                  "again", "Sweeps: hypergen-train -m", "hypergen-eval run_dir=runs/<name>"):
+        assert 0 <= out.index(first) < dump, first
+
+
+def test_diverged_training_stops_with_one_line_and_exports_nothing(train_cli, tiny, fashion_mnist_installed, tmp_path):
+    proc = train_cli.run([*tiny, f"hydra.run.dir={tmp_path}", "module.lr=1.0e+30", "trainer.max_steps=5",
+                          "callbacks.last_checkpoint.every_n_train_steps=1"], timeout=180)
+    assert proc.returncode == 2, proc.stdout[-3000:]
+    errors = [line for line in proc.stdout.splitlines() if "[ERROR]" in line]
+    assert len(errors) == 1 and re.search(r"training step [1-4]: the loss (is not finite|is finite but its gradient "
+                                          r"is not)", errors[0]), proc.stdout[-3000:]
+    assert "Traceback" not in proc.stdout and not (tmp_path / "ghn_best.safetensors").exists()
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())

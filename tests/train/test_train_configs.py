@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from hypergen.archs import count_params
 from hypergen.ghn import GHNConfig
 from hypergen.train import builders
-from hypergen.train.callbacks import ExportGHN, LastCheckpoint
+from hypergen.train.callbacks import ExportGHN, LastCheckpoint, ProgressLog
 from hypergen.train.run import CONF_DIR_ENV, config_dir
 
 
@@ -118,13 +118,17 @@ def test_arch_config_may_not_set_the_task(tmp_path):
 def test_default_callbacks(tmp_path):
     cfg = _compose(tmp_path, "callbacks.last_checkpoint.every_n_train_steps=7")
     callbacks = builders.build_callbacks(cfg.callbacks, has_logger=True)
-    assert [type(c) for c in callbacks] == [LastCheckpoint, ModelCheckpoint, ExportGHN, LearningRateMonitor]
-    last, best = callbacks[:2]
+    # the last checkpoint after the other checkpoint callbacks: it saves their state after a validation
+    assert [type(c) for c in callbacks] == [ModelCheckpoint, ExportGHN, LearningRateMonitor, ProgressLog,
+                                            LastCheckpoint]
+    best, last = callbacks[0], callbacks[-1]
     assert last.save_last and last.save_top_k == 0 and last._every_n_train_steps == 7
     assert last.last_path == tmp_path / "checkpoints" / "last.ckpt"
     assert (best.monitor, best.mode, best.save_top_k) == ("val/acc", "max", 1)
     no_logger = builders.build_callbacks(cfg.callbacks, has_logger=False)  # Lightning refuses an LR monitor then
-    assert not any(isinstance(c, LearningRateMonitor) for c in no_logger) and len(no_logger) == 3
+    assert not any(isinstance(c, LearningRateMonitor) for c in no_logger) and len(no_logger) == 4
+    progress = callbacks[-2]
+    assert (progress.every_n_steps, progress.every_seconds, progress.when) == (50, 300, "auto")
     with pytest.raises(ValueError, match="callbacks.bad has no _target_"):
         builders.build_callbacks({"bad": {"x": 1}}, has_logger=True)
 

@@ -1,8 +1,12 @@
 """Callbacks that the training-CLI tests add with ``+callbacks.probe._target_=train_probes.StateProbe`` (this folder
-is put on the subprocess's PYTHONPATH): they save what a process holds at the start or the end of training."""
+is put on the subprocess's PYTHONPATH): they save what a process holds at the start or the end of training, and
+what each step trained on."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from pathlib import Path
 
 import torch
@@ -36,3 +40,27 @@ class StateProbe(Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         if self.when == "end":
             self._save(trainer, pl_module)
+
+
+class BatchProbe(Callback):
+    """Appends ``{"step", "inputs", "labels", "archs"}`` (SHA-1 digests of the batch's inputs and labels, and the
+    digests of the step's architecture keys) per training step to ``path`` (JSON lines); with ``crash_at_step`` the
+    process dies there at once, as under ``kill -9`` (no cleanup, no final checkpoint, no logger flush)."""
+
+    def __init__(self, path: str, crash_at_step: int | None = None) -> None:
+        self.path, self.crash_at_step = Path(path), crash_at_step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.crash_at_step:
+            os._exit(137)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        from hypergen.train.callbacks import arch_key_digest
+
+        x, y = batch
+        record = {"step": trainer.global_step - 1, "batch_idx": batch_idx,
+                  "inputs": hashlib.sha1(x.detach().cpu().numpy().tobytes()).hexdigest(),
+                  "labels": hashlib.sha1(y.detach().cpu().numpy().tobytes()).hexdigest(),
+                  "archs": [arch_key_digest(k) for k in pl_module.last_arch_keys]}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
