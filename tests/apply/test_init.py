@@ -168,3 +168,20 @@ def test_init_passes_tracing_device_and_mode_through(ghn):
     assert report.not_predicted.keys() == {"head.weight", "head.bias"} and model.training
     # GraphHyperNetwork.init_ passes them on: in eval mode no value is read, so meta is enough
     assert ghn.init_(model, (2, 3), device="meta", mode="eval").not_predicted.keys() == {"head.weight", "head.bias"}
+
+
+def test_init_detection_model_in_eval_mode(ghn, torchvision_models):
+    """Detection models: traced in eval mode (post-processing runs on hypergen's CPU NMS kernel and is left out of
+    the graph), every parameter predicted, finite, and the model still detects afterwards."""
+    torch.manual_seed(0)
+    model = torchvision_models.detection.ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None).eval()
+    images = [torch.rand(3, 320, 320)]
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    report = init_(model, ghn, (images,), mode="eval")
+    assert report.complete and not report.not_predicted
+    changed = [n for n, p in model.named_parameters() if not torch.equal(p, before[n])]
+    assert len(changed) == len(before)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    with torch.no_grad():
+        detections = model(images)[0]
+    assert detections["boxes"].shape[1] == 4 and torch.isfinite(detections["scores"]).all()
