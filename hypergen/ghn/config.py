@@ -76,9 +76,11 @@ class GHNConfig:
             core, the default; ``"lowrank"``: factor pairs; ``"tiling"``: GHN-2's, a baseline).
         rank: rank of the low-rank decoders' products (the core's size for ``"core"``).
         index_features: width ``E`` of the row/column index encodings (low-rank decoder).
-        index_encoding: how the low-rank decoder encodes row/column positions (:data:`hypergen.ghn.encodings.
-            INDEX_ENCODINGS`): ``"relative"`` (default: position relative to the width) or ``"absolute"``
-            (width-independent: channel ``i`` has one code at every width; see ``docs/ghn.md`` for how they compared).
+        index_encoding: how the low-rank decoders encode row/column positions (:data:`hypergen.ghn.encodings.
+            INDEX_ENCODINGS`): ``"identity"`` (default: the standard basis for the first ``E`` units, so the core
+            decoder's product is its core cropped to layers up to ``E`` wide, then fixed mixtures of it),
+            ``"relative"`` (position relative to the width) or ``"absolute"`` (width-independent cosines); see
+            ``docs/ghn.md`` and ``docs/results.md`` for how they compared.
         base: the low-rank decoder adds a seeded full-rank base to every matrix and kernel, mixed with the low-rank
             product by a learned per-tensor angle (see :class:`~hypergen.ghn.decoders.LowRankDecoder`).
         tile_size: block size ``T`` of the tiling decoder (blocks are ``T x T x 3 x 3``).
@@ -100,7 +102,7 @@ class GHNConfig:
     decoder: str = "core"
     rank: int = 32
     index_features: int = 64
-    index_encoding: str = "relative"
+    index_encoding: str = "identity"
     base: bool = True
     tile_size: int = 32
     mip: bool = False

@@ -91,7 +91,7 @@ def test_checkpoints_from_before_index_encodings_load_with_relative_encodings(tm
     with torch.no_grad():
         a, b = ghn(_net(), (2, 3, 8, 8)), old(_net(), (2, 3, 8, 8))
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert GHNConfig().index_encoding == "relative"  # the default
+    assert GHNConfig().index_encoding == "identity"  # the default now; older files keep theirs
 
 
 def test_non_finite_ghns_are_refused_at_save_load_and_write(tmp_path):
@@ -139,7 +139,7 @@ def _resave(path, out, **changes):
     ({"config": '{"hidden": 16,'}, r"'config' metadata entry is not valid JSON \(Expecting"),
     ({"config": None}, r"lacks the 'config' metadata entry"),
     ({"config": "[1, 2]"}, r"'config' metadata entry is list, not a JSON object of GHNConfig fields"),
-    ({"config": '{"hiddn": 16}'}, r"not a config this hypergen can build \(unknown GHNConfig keys \['hiddn'\]"),
+    ({"config": '{"hiddn": 16}'}, r"not a config this hypergen can build \(unknown GHNConfig key 'hiddn'; did you mean 'hidden'\?"),
     ({"sha256": None}, r"lacks the 'sha256' metadata entry"),
 ])
 def test_bad_metadata_is_named(tmp_path, changes, message):

@@ -1,8 +1,9 @@
 """Low-rank decoder with a dense core: ``W = P(n) C(h) P(m)^T`` per kernel position, rank ``r`` at any width.
 
 ``C(h)`` is an ``r x r x 3 x 3`` block emitted by one linear map of the conditioning vector (fitted to the kernel
-as the tiling decoder fits its blocks: centre, middle row, crop or interpolation) and ``P(n)`` the fixed ``[n, r]``
-index encoding of :func:`~hypergen.ghn.encodings.index_encoding` (orthogonal cos/sin columns). So every weight is a
+as the tiling decoder fits its blocks: centre, middle row, crop or interpolation) and ``P(n)`` a fixed ``[n, r]``
+index encoding (:data:`~hypergen.ghn.encodings.INDEX_ENCODINGS`; the default ``"identity"`` makes the product the core
+itself, cropped, for layers up to ``r`` units wide, and fixed mixtures of its rows beyond). So every weight is a
 rank-``r`` product whose size does not depend on the target's width, like :class:`~hypergen.ghn.decoders.
 LowRankDecoder`, but its values are *linear* in the decoder's parameters, as GHN-2's tiled blocks are: the
 decoder's bias is a template every layer starts from and each output is one linear read-out of ``h``, where the
@@ -45,7 +46,7 @@ class CoreDecoder(ParamDecoder):
     """
 
     def __init__(self, hidden: int, rank: int = 32, base: bool = True, seed: int = 0,
-                 index_encoding: str = "relative") -> None:
+                 index_encoding: str = "identity") -> None:
         super().__init__()
         if rank % 2:
             raise ValueError(f"the core decoder's rank must be even, got {rank}")
