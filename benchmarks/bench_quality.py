@@ -38,9 +38,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Named variants: overrides on top of ``experiment=fmnist_cpu``. Add yours with ``--variant 'label=overrides'``.
 VARIANTS: dict[str, str] = {
-    # the library default GHNConfig(): graph transformer + core decoder with its seeded base
+    # the library default GHNConfig(): graph transformer + core decoder (identity index codes) with its seeded base
     # (= experiment=fmnist_cpu_lowrank)
-    "core_base": "ghn=default decoder=core",
+    "core_id": "ghn=default decoder=core decoder.index_encoding=identity",
+    # the same with relative index codes (the default of issue 15's first rounds)
+    "core_base": "ghn=default decoder=core decoder.index_encoding=relative",
     # GHN-2's gated GNN (hidden 128) with the tiling decoder, no node positions (= experiment=fmnist_cpu)
     "tiling": "ghn=ghn2 ghn.hidden=128 decoder=tiling ghn.positional=false",
     # the factor decoder (the library default before issue 15, here with node positions and the distance prior)
@@ -168,7 +170,7 @@ def table(records: list[dict[str, Any]], variants: dict[str, str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variants", nargs="*", default=["core_base"], help=f"named variants: {sorted(VARIANTS)}")
+    parser.add_argument("--variants", nargs="*", default=["core_id"], help=f"named variants: {sorted(VARIANTS)}")
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL=OVERRIDES",
                         help="an extra variant: a label and Hydra overrides on top of experiment=fmnist_cpu")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
