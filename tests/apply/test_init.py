@@ -108,7 +108,9 @@ def test_report_says_what_happened_to_batchnorm_statistics(ghn, caplog):
 
 def test_resnet50_in_eval_mode_keeps_a_sane_output_scale():
     """With kept (fresh) BatchNorm statistics an untrained GHN's ResNet-50 gave logits of std 3e9 (default init: ~25);
-    measured now: ~75 (2.9x), before and after issue 17's changes."""
+    measured since: ~75 with relative index codes, 2.6 with the identity codes of GHNConfig() (smaller logits than
+    default init's are harmless; an explosion is what this guards against; classifier inputs: see
+    tests/apply/test_depth_stability.py)."""
     torch.manual_seed(0)
     model = load_model("torchvision:resnet50", device="cpu").model.eval()
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
@@ -119,7 +121,7 @@ def test_resnet50_in_eval_mode_keeps_a_sane_output_scale():
     with torch.no_grad():
         ghn_std = model(x).std().item()
     assert report.batchnorm.startswith("kept at a fresh layer's")
-    assert default_std / 5 < ghn_std < 5 * default_std, (ghn_std, default_std)
+    assert default_std / 20 < ghn_std < 5 * default_std, (ghn_std, default_std)
 
 
 def test_init_errors(ghn):
