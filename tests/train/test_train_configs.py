@@ -4,6 +4,7 @@ architectures' task; defaults are a laptop CPU run logging to W&B offline."""
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
@@ -12,7 +13,8 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import OmegaConf
 
-from hypergen.archs import count_params
+from hypergen.archs import build, count_params, get_family, list_families
+from hypergen.data import get_dataset_spec, list_datasets
 from hypergen.ghn import GHNConfig
 from hypergen.train import builders
 from hypergen.train.callbacks import ExportGHN, LastCheckpoint, ProgressLog
@@ -31,6 +33,69 @@ def _compose(tmp_path: Path, *overrides: str):
         cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}", *overrides], return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     return cfg
+
+
+def _group_files(group: str) -> dict[str, dict]:
+    """``conf/<group>/*.yaml``: file name -> its YAML."""
+    return {path.stem: yaml.safe_load(path.read_text()) for path in sorted((config_dir() / group).glob("*.yaml"))}
+
+
+def _variant_base(entry: dict) -> str | None:
+    """The option a variant file extends (``defaults: [<base>, _self_]``), or None for a file of its own."""
+    bases = [item for item in entry.get("defaults", []) if item != "_self_"]
+    assert len(bases) <= 1, f"a variant extends exactly one option of its group, got {bases}"
+    return bases[0] if bases else None
+
+
+@pytest.mark.parametrize("group, key, registered",
+                         [("archs", "family", list_families), ("data", "name", list_datasets)])
+def test_config_groups_mirror_the_registries(group, key, registered):
+    files = _group_files(group)
+    variants = {name: base for name, entry in files.items() if (base := _variant_base(entry)) is not None}
+    for name, base in variants.items():  # e.g. archs/deepnets_small extends deepnets, data/mnist_1d aliases mnist1d
+        assert base in files and base not in variants, f"conf/{group}/{name}.yaml extends {base!r}, not an option"
+    for name in set(files) - set(variants):
+        assert files[name][key] == name, f"conf/{group}/{name}.yaml: {key} must be the file's name"
+    assert set(files) - set(variants) == set(registered()), f"conf/{group}/ must have one yaml per registry entry"
+
+
+#: A data option whose samples each input rank takes (gpt's rank 1: flattened MNIST-1D until there is token data).
+_DATA_FOR_RANK = {3: ["data=fashion_mnist"], 2: ["data=mnist1d"],
+                  1: ["data=mnist1d", "data.dataset_options={flatten: true}"]}
+
+
+@pytest.mark.parametrize("archs", sorted(_group_files("archs")))
+def test_every_arch_config_builds_its_family(tmp_path, archs):
+    family = get_family(_compose(tmp_path, f"archs={archs}").archs.family)
+    cfg = _compose(tmp_path, f"archs={archs}", *_DATA_FOR_RANK[family.input_ranks[-1]])
+    datamodule = builders.build_datamodule(cfg.data)
+    pool = builders.build_arch_pool(cfg.archs, datamodule, virtual_edge_cutoff=cfg.ghn.max_distance)
+    assert len(pool.heldout_specs) == cfg.archs.heldout_count
+    for spec in [pool.train_sampler.sample(i) for i in range(2)]:
+        assert spec["family"] == family.name and spec["input_shape"] == list(datamodule.input_shape)
+        model = build(spec, "meta")
+        out = model(family.example_input(spec, 2, torch.device("meta")))
+        assert tuple(out.shape) == family.output_shape(spec, 2)
+
+
+#: The task each data option gives: input shape, classes (imagefolder: 3 class folders made in the test).
+_DATA_TASKS = {"cifar10": ([3, 32, 32], 10), "cifar100": ([3, 32, 32], 100), "fashion_mnist": ([1, 28, 28], 10),
+               "imagefolder": ([3, 64, 64], 3), "mnist1d": ([1, 40], 10), "mnist_1d": ([1, 40], 10)}
+
+
+@pytest.mark.parametrize("data", sorted(_group_files("data")))
+def test_every_data_config_gives_its_dataset_spec_without_downloading(tmp_path, data):
+    assert data in _DATA_TASKS, f"add the task of conf/data/{data}.yaml to _DATA_TASKS"
+    for split in ("train", "val"):
+        for label in "abc":
+            (tmp_path / split / label).mkdir(parents=True)
+    cfg = _compose(tmp_path, f"data={data}", *([f"data.root={tmp_path}"] if data == "imagefolder" else []))
+    assert cfg.data.download is False
+    spec = get_dataset_spec(cfg.data.name, root=cfg.data.root, download=cfg.data.download,
+                            **(cfg.data.dataset_options or {}))
+    assert (list(spec.input_shape), spec.num_classes) == _DATA_TASKS[data]
+    datamodule = builders.build_datamodule(cfg.data)
+    assert (list(datamodule.input_shape), datamodule.num_classes) == _DATA_TASKS[data]
 
 
 def test_defaults_are_one_cpu_logging_to_wandb_offline_in_the_run_dir(tmp_path):
