@@ -172,3 +172,23 @@ def test_a_training_checkpoint_is_recognised_and_can_be_exported(tmp_path):
     with pytest.raises(CheckpointError, match="is not a hypergen-train checkpoint"):
         torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
         export_ghn_checkpoint(tmp_path / "other.ckpt", tmp_path / "x.safetensors")
+
+
+def test_checkpoints_from_before_reference_statistics_keep_the_role_rules(tmp_path):
+    """GHNs written before ScalingConfig.follow_reference existed were trained (and their cards measured) without it:
+    they load with it off; new GHNs keep what they were saved with."""
+    torch.manual_seed(0)
+    ghn = GraphHyperNetwork(GHNConfig(hidden=16, heads=4, rank=4))
+    assert ghn.config.scaling.follow_reference  # the default for new GHNs
+    path = save_ghn(ghn, tmp_path / "new.safetensors")
+    assert load_ghn(path).config.scaling.follow_reference
+    tensors = load_file(path)
+    with open(path, "rb") as f:
+        header = json.loads(f.read(8 + int.from_bytes(path.read_bytes()[:8], "little"))[8:])
+    metadata = header["__metadata__"]
+    config = json.loads(metadata["config"])
+    del config["scaling"]["follow_reference"]
+    metadata["config"] = json.dumps(config)
+    save_file(tensors, tmp_path / "old.safetensors", metadata=metadata)
+    assert not load_ghn(tmp_path / "old.safetensors").config.scaling.follow_reference
+    assert not load_ghn("fmnist-deepnets").config.scaling.follow_reference  # shipped before it existed
