@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 MAX_REINIT_NUMEL = 1 << 20
 
 _SEED = 0
+# Statistics of seeded re-initialisations, kept across traces (a model is traced again by every ``init_``, ``ghn(model)``
+# and training step): the same numbers come back for the same root model class and config, leaf class, leaf
+# settings and parameter shapes. Bounded; the oldest entries go first.
+_FRESH_CACHE: dict[tuple, dict[str, tuple[float, float]] | None] = {}
+_FRESH_CACHE_SIZE = 4096
 
 
 def tensor_statistics(tensor: Tensor) -> tuple[float, float]:
@@ -135,7 +140,8 @@ def reference_statistics(
             if id(param) not in by_tensor:
                 by_tensor[id(param)] = tensor_statistics(param)
             stats[name] = by_tensor[id(param)]
-    fresh_stats: dict[tuple, dict[str, tuple[float, float]] | None] = {}
+    fresh_stats = _FRESH_CACHE
+    root_key = (type(model), _config_fingerprint(model))
     for module, prefix in leaves.items():
         own = [n for n, _ in module.named_parameters()]
         names = [f"{prefix}.{n}" if prefix else n for n in own]
@@ -144,10 +150,20 @@ def reference_statistics(
         if sum(p.numel() for p in module.parameters()) > MAX_REINIT_NUMEL:
             continue
         # one seeded init per class and parameter shapes: the same numbers for every such module, computed once
-        key = (type(module), tuple((n, tuple(p.shape), p.dtype) for n, p in module.named_parameters()))
+        key = (root_key, type(module), module.extra_repr(),
+               tuple((n, tuple(p.shape), p.dtype) for n, p in module.named_parameters()))
         if key not in fresh_stats:
             fresh = _reinitialised(model, module)
+            if len(fresh_stats) >= _FRESH_CACHE_SIZE:
+                fresh_stats.pop(next(iter(fresh_stats)))
             fresh_stats[key] = None if fresh is None else {n: tensor_statistics(fresh[n]) for n in own}
         if fresh_stats[key] is not None:
             stats.update({name: fresh_stats[key][n] for n, name in zip(own, names) if name not in stats})
     return stats
+
+
+def _config_fingerprint(model: nn.Module) -> str:
+    """The model-wide settings an initialiser may read (a Hugging Face model's config), as text; empty for others."""
+    config = getattr(model, "config", None)
+    to_json = getattr(config, "to_json_string", None)
+    return to_json() if callable(to_json) else ""
