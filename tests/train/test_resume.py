@@ -122,7 +122,10 @@ def _csv_rows(run_dir):
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("every, val_every, crash", [(12, 15, 20), (10, 10, 15)])
+@pytest.mark.parametrize("every, val_every, crash", [
+    (12, 15, 20),  # a checkpoint in mid-epoch
+    pytest.param(10, 10, 15, marks=pytest.mark.slow),  # a checkpoint and a validation at the same step (25 s)
+])
 def test_resumed_run_trains_on_the_batches_an_uninterrupted_run_trains_on(train_cli, tiny, fashion_mnist_installed,
                                                                           tmp_path, every, val_every, crash):
     """Killed at step 20 with a checkpoint from step 12 (16 batches an epoch, so mid-epoch, and the resumed part
