@@ -158,8 +158,8 @@ def finish_torchvision_import() -> None:
     ops to the registered kernels (nothing to do where the native extension loads)."""
     import torchvision.extension
 
-    if not torchvision_native_ops_available():
-        _route_to_registered_kernels(torchvision.extension._has_ops)
+    if not torchvision_native_ops_available() and torchvision.extension._has_ops is not _kernels_registered:
+        _route_to_registered_kernels(torchvision.extension._has_ops)  # once: later calls find it done
 
 
 def _route_to_registered_kernels(has_ops: object) -> None:
