@@ -20,23 +20,38 @@ if ! .venv/bin/python -c 'import torchvision' >/dev/null 2>&1; then
     .venv/bin/python -c 'import torchvision' || { echo "setup.sh: torchvision still fails to import" >&2; exit 1; }
 fi
 
-# Fashion-MNIST, the default task data, is the Debian package dataset-fashion-mnist (IDX files in
-# /usr/share/datasets/fashion-mnist); skipped when it is there or $HYPERGEN_FASHION_MNIST_ROOT points at a copy.
+# Task data from Debian packages, installed with one apt-get when missing:
+# - Fashion-MNIST, the default task data, is dataset-fashion-mnist (IDX files in /usr/share/datasets/fashion-mnist);
+#   skipped when it is there or $HYPERGEN_FASHION_MNIST_ROOT points at a copy.
+# - GCIDE, the default text of data=text, is dict-gcide (/usr/share/dictd/gcide.dict.dz); skipped when it is there or
+#   $HYPERGEN_TEXT_ROOT is set (to a text file or folder of your own).
 FASHION_MNIST_DIR=/usr/share/datasets/fashion-mnist
-install_fashion_mnist() {
+GCIDE_FILE=/usr/share/dictd/gcide.dict.dz
+install_debian_data() {
     local sudo=""
     if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
         sudo=sudo
     fi
     if ! command -v apt-get >/dev/null 2>&1 || { [ "$(id -u)" -ne 0 ] && [ -z "$sudo" ]; }; then
-        echo "setup.sh: Fashion-MNIST is missing ($FASHION_MNIST_DIR) and cannot be installed here: that needs" \
-             "apt-get and root or sudo. Install the Debian package dataset-fashion-mnist as root, or set" \
-             "HYPERGEN_FASHION_MNIST_ROOT to a folder holding the Fashion-MNIST IDX files, then re-run." >&2
+        echo "setup.sh: task data is missing (Debian packages: $*) and cannot be installed here: that needs" \
+             "apt-get and root or sudo. Install the package(s) as root, or set HYPERGEN_FASHION_MNIST_ROOT to a" \
+             "folder holding the Fashion-MNIST IDX files / HYPERGEN_TEXT_ROOT to a text file or folder, then" \
+             "re-run." >&2
         exit 1
     fi
     $sudo apt-get update
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
 }
-if [ ! -e "$FASHION_MNIST_DIR/train-images-idx3-ubyte.gz" ] && [ ! -d "${HYPERGEN_FASHION_MNIST_ROOT:-/nonexistent}" ]; then
-    install_fashion_mnist
+missing_data_packages() {
+    if [ ! -e "$FASHION_MNIST_DIR/train-images-idx3-ubyte.gz" ] && [ ! -d "${HYPERGEN_FASHION_MNIST_ROOT:-/nonexistent}" ]; then
+        echo dataset-fashion-mnist
+    fi
+    if [ ! -e "$GCIDE_FILE" ] && [ -z "${HYPERGEN_TEXT_ROOT:-}" ]; then
+        echo dict-gcide
+    fi
+}
+MISSING_DATA=$(missing_data_packages)
+if [ -n "$MISSING_DATA" ]; then
+    # shellcheck disable=SC2086  # one word per package
+    install_debian_data $MISSING_DATA
 fi

@@ -1,8 +1,8 @@
 """Task data: the datasets a GHN's predicted models are trained and evaluated on.
 
 A registry maps names to dataset specs (:func:`get_dataset_spec`, :func:`list_datasets`, :func:`register_dataset`):
-``fashion_mnist`` (default), ``mnist1d``, ``cifar10``, ``cifar100``, ``imagefolder``. :class:`TaskDataModule` wraps
-any of them for Lightning. See ``docs/data.md``.
+``fashion_mnist`` (default), ``mnist1d``, ``cifar10``, ``cifar100``, ``imagefolder`` (classification) and ``text``
+(causal language modelling). :class:`TaskDataModule` wraps any of them for Lightning. See ``docs/data.md``.
 
 ``TaskDataModule`` is imported on first access, since it imports ``lightning``; the registry needs only torch.
 """

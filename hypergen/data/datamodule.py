@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import logging
+
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -15,12 +17,14 @@ ensure_torchvision_importable()
 import lightning.pytorch as pl  # noqa: E402
 
 from hypergen.data.datasets import TransformedSubset  # noqa: E402
-from hypergen.data.registry import AugmentConfig, DatasetSpec, get_dataset_spec  # noqa: E402
+from hypergen.data.registry import TASKS, AugmentConfig, DatasetSpec, get_dataset_spec  # noqa: E402
 from hypergen.data.resumable import EpochSampler, ResumableDataLoader  # noqa: E402
 from hypergen.data.splits import random_subset, train_val_split  # noqa: E402
-from hypergen.data.transforms import SampleTransform  # noqa: E402
+from hypergen.data.transforms import IdentityTransform, SampleTransform  # noqa: E402
 
 __all__ = ["TaskDataModule"]
+
+logger = logging.getLogger(__name__)
 
 _NEEDS_TRAIN: frozenset[str | None] = frozenset({None, "fit", "validate"})
 _NEEDS_TEST: frozenset[str | None] = frozenset({None, "test", "predict"})
@@ -30,8 +34,12 @@ class TaskDataModule(pl.LightningDataModule):
     """Loaders of normalised ``(input [B, *input_shape], label [B])`` batches for one registered dataset.
 
     The validation set is a seeded random part of the training set (the same on every process, so it works under
-    DDP, where Lightning adds a ``DistributedSampler``); the test set is the dataset's own test split.
-    Augmentation applies to the training set only.
+    DDP, where Lightning adds a ``DistributedSampler``), or the dataset's own validation split where it has one
+    (``spec.provides_val_split``, e.g. ``text``: held-out documents; ``val_fraction`` is then not used); the test
+    set is the dataset's own test split. Augmentation applies to the training set only.
+
+    Language-model datasets (``spec.task == "language_model"``) give ``(ids [B, T], next ids [B, T])`` int64
+    batches, passed through unchanged: no normalisation, no augmentation.
 
     Training batches come from a :class:`~hypergen.data.resumable.ResumableDataLoader`: their order and augmentation
     follow ``seed`` and the epoch only, each DDP rank takes its own share, and a run resumed from a checkpoint
@@ -105,8 +113,19 @@ class TaskDataModule(pl.LightningDataModule):
         """Number of classes; labels are ``0 .. num_classes - 1``."""
         return self.spec.num_classes
 
-    def transform(self, train: bool) -> SampleTransform:
-        """The per-sample pipeline: normalisation, plus augmentation when ``train``."""
+    def transform(self, train: bool) -> SampleTransform | IdentityTransform:
+        """The per-sample pipeline: normalisation, plus augmentation when ``train``; the identity for token ids.
+
+        Raises:
+            ValueError: the spec's ``task`` is not one of :data:`~hypergen.data.registry.TASKS`.
+        """
+        if self.spec.task == "language_model":
+            return IdentityTransform()
+        if self.spec.task != "classification":
+            raise ValueError(
+                f"dataset {self.hparams.name!r} declares task={self.spec.task!r}; TaskDataModule handles "
+                f"{list(TASKS)}"
+            )
         return SampleTransform(self.spec.mean, self.spec.std, self.input_shape, self.augment if train else None)
 
     def prepare_data(self) -> None:
@@ -120,10 +139,18 @@ class TaskDataModule(pl.LightningDataModule):
         """
         if stage in _NEEDS_TRAIN and self.train_dataset is None:
             base = self.spec.load("train")
-            train, val = train_val_split(len(base), self.val_fraction, self.seed, self.train_subset)
+            if self.spec.provides_val_split:
+                logger.info("%s has its own validation split; val_fraction=%s is not used",
+                            self.hparams.name, self.val_fraction)
+                train = random_subset(torch.arange(len(base)), self.train_subset, self.seed)
+                val_base = self.spec.load("val")
+                val = torch.arange(len(val_base))
+            else:
+                train, val = train_val_split(len(base), self.val_fraction, self.seed, self.train_subset)
+                val_base = base
             self.train_dataset = TransformedSubset(base, train, self.transform(train=True))
             self.val_dataset = TransformedSubset(
-                base, random_subset(val, self.eval_subset, self.seed), self.transform(train=False)
+                val_base, random_subset(val, self.eval_subset, self.seed), self.transform(train=False)
             )
         if stage in _NEEDS_TEST and self.test_dataset is None:
             base = self.spec.load("test")
@@ -184,3 +211,4 @@ class TaskDataModule(pl.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         """The test batches (for ``Trainer.predict``)."""
         return self._loader(self.test_dataset, "test")
+

@@ -43,7 +43,8 @@ class TransformedSubset(Dataset):
     seeded with ``seed``, so the same key always gives the same augmented sample, in any worker and after a resume.
 
     Args:
-        base: map-style dataset of ``(input, label)``.
+        base: map-style dataset of ``(input, label)``; ``label`` an int, or a tensor target such as next-token ids
+            ``[T]`` (returned as is).
         indices: ``[M]`` positions in ``base``; None for all of it.
         transform: applied to each input, e.g. :class:`~hypergen.data.transforms.SampleTransform`; called as
             ``transform(input, generator)`` for seeded keys.
@@ -62,9 +63,14 @@ class TransformedSubset(Dataset):
     def __len__(self) -> int:
         return self.indices.numel()
 
-    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int | torch.Tensor]:
         index, seed = key if isinstance(key, tuple) else (key, None)
         sample, label = self.base[int(self.indices[index])]
         if seed is None:
-            return self.transform(sample), int(label)
-        return self.transform(sample, torch.Generator().manual_seed(seed)), int(label)
+            return self.transform(sample), _target(label)
+        return self.transform(sample, torch.Generator().manual_seed(seed)), _target(label)
+
+
+def _target(label: int | torch.Tensor) -> int | torch.Tensor:
+    """A class label as an int; a target tensor with axes (next-token ids ``[T]``) unchanged."""
+    return label if isinstance(label, torch.Tensor) and label.dim() > 0 else int(label)

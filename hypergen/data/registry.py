@@ -2,9 +2,10 @@
 
 A spec is a small frozen dataclass. Its fields are the dataset's options (``root``, ``download`` and whatever the
 dataset adds, e.g. ``image_size``); its properties say what a model trained on it must accept and predict
-(``input_shape``, ``num_classes``) and how inputs are normalised (``mean``, ``std``); :meth:`DatasetSpec.load`
-returns the raw ``train`` or ``test`` split. Built-in specs are imported on first use, so ``import hypergen.data``
-pulls in neither torchvision nor mnist1d.
+(``input_shape``, ``num_classes``), which task it is (``task``: ``"classification"`` or ``"language_model"``) and,
+for classification, how inputs are normalised (``mean``, ``std``); :meth:`DatasetSpec.load` returns the raw ``train``
+or ``test`` split, and ``val`` where the dataset has its own (``provides_val_split``). Built-in specs are imported on
+first use, so ``import hypergen.data`` pulls in neither torchvision, mnist1d nor tokenizers.
 """
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ from torch.utils.data import Dataset
 
 from hypergen.registry import lookup, resolve
 
-__all__ = ["AugmentConfig", "DatasetSpec", "Split", "get_dataset_spec", "list_datasets", "register_dataset"]
+__all__ = [
+    "TASKS", "AugmentConfig", "DatasetSpec", "Split", "get_dataset_spec", "list_datasets", "register_dataset",
+]
 
-Split = Literal["train", "test"]
-SPLITS: tuple[Split, ...] = ("train", "test")
+Split = Literal["train", "val", "test"]
+SPLITS: tuple[Split, ...] = ("train", "val", "test")
+#: What a dataset's samples are for: ``(input, class label)`` or ``(token ids [T], next token ids [T])``.
+TASKS: tuple[str, ...] = ("classification", "language_model")
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ class AugmentConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class DatasetSpec(abc.ABC):
-    """A classification dataset: its options (the dataclass fields), its properties and a loader.
+    """A dataset: its options (the dataclass fields), its properties and a loader.
 
     Subclasses set the properties either as class attributes (fixed datasets) or as properties computed from their
     fields (e.g. ``input_shape`` from ``image_size``).
@@ -61,6 +66,12 @@ class DatasetSpec(abc.ABC):
         download: let the dataset download missing files (only datasets with a public download support it).
         name: a readable name for messages (class attribute), e.g. ``"Fashion-MNIST"``.
         default_augment: augmentation used when the caller does not choose one (class attribute).
+        task: one of :data:`TASKS` (class attribute). ``"classification"`` (default): samples ``(input, label)``,
+            normalised with ``mean``/``std`` and augmented by :class:`~hypergen.data.TaskDataModule`.
+            ``"language_model"``: samples ``(ids [T], next ids [T])`` int64, used unchanged; ``mean``/``std`` may
+            raise.
+        provides_val_split: ``load("val")`` gives the dataset's own validation set (class attribute); when False
+            (default) the caller carves one out of ``load("train")``.
     """
 
     root: str | Path | None = None
@@ -68,6 +79,8 @@ class DatasetSpec(abc.ABC):
 
     name: ClassVar[str] = ""
     default_augment: ClassVar[AugmentConfig] = AugmentConfig()
+    task: ClassVar[str] = "classification"
+    provides_val_split: ClassVar[bool] = False
 
     @property
     @abc.abstractmethod
@@ -82,12 +95,15 @@ class DatasetSpec(abc.ABC):
     @property
     @abc.abstractmethod
     def mean(self) -> tuple[float, ...]:
-        """Per-channel mean of the training inputs (after scaling ``uint8`` to ``[0, 1]``), ``[channels]``."""
+        """Per-channel mean of the training inputs (after scaling ``uint8`` to ``[0, 1]``), ``[channels]``.
+
+        Classification datasets only; a ``"language_model"`` dataset raises ``TypeError`` (token ids are not
+        normalised)."""
 
     @property
     @abc.abstractmethod
     def std(self) -> tuple[float, ...]:
-        """Per-channel standard deviation of the training inputs, ``[channels]``."""
+        """Per-channel standard deviation of the training inputs, ``[channels]`` (classification datasets only)."""
 
     def prepare(self) -> None:
         """Download or generate files on disk (called once, on one process, before :meth:`load`); default: nothing."""
@@ -98,12 +114,13 @@ class DatasetSpec(abc.ABC):
         """Load one split.
 
         Args:
-            split: ``"train"`` (the full training set; the validation set is carved out of it by the caller) or
-                ``"test"``.
+            split: ``"train"`` (the full training set; unless ``provides_val_split``, the validation set is carved
+                out of it by the caller), ``"test"``, or ``"val"`` (only when ``provides_val_split``).
 
         Returns:
-            A map-style dataset of ``(input, label)``: ``input`` is ``uint8`` (images, ``[C, H, W]``, scaled by
-            1/255 later) or floating point (signals, ``[C, L]``), not yet normalised or augmented; ``label`` an int.
+            A map-style dataset. Classification: ``(input, label)``, ``input`` ``uint8`` (images, ``[C, H, W]``,
+            scaled by 1/255 later) or floating point (signals, ``[C, L]``), not yet normalised or augmented;
+            ``label`` an int. Language modelling: ``(ids, next_ids)``, both int64 ``[T]``.
         """
 
 
@@ -116,6 +133,7 @@ _DATASETS: dict[str, type[DatasetSpec] | str] = {
     "cifar10": "hypergen.data.vision:CIFAR10Spec",
     "cifar100": "hypergen.data.vision:CIFAR100Spec",
     "imagefolder": "hypergen.data.vision:ImageFolderSpec",
+    "text": "hypergen.data.text:TextSpec",
 }
 
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from hypergen.data.registry import AugmentConfig
 
-__all__ = ["SampleTransform", "random_crop", "random_horizontal_flip"]
+__all__ = ["IdentityTransform", "SampleTransform", "random_crop", "random_horizontal_flip"]
 
 
 def random_crop(sample: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -96,3 +96,18 @@ class SampleTransform:
             f"SampleTransform(mean={self.mean.tolist()}, std={self.std.tolist()}, "
             f"output_shape={self.output_shape}, augment={self.augment})"
         )
+
+
+class IdentityTransform:
+    """Returns the sample unchanged: the pipeline of samples that are not normalised, e.g. token ids ``[T]``.
+
+    Same call signature as :class:`SampleTransform` (the generator is accepted and not used), and picklable, so
+    DataLoader workers can run it.
+    """
+
+    def __call__(self, sample: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``sample`` itself."""
+        return sample
+
+    def __repr__(self) -> str:
+        return "IdentityTransform()"

@@ -14,7 +14,7 @@ from hypergen.data.registry import DatasetSpec, get_dataset_spec, list_datasets,
 
 
 def test_builtin_datasets_are_listed():
-    assert list_datasets() == ["cifar10", "cifar100", "fashion_mnist", "imagefolder", "mnist1d"]
+    assert list_datasets() == ["cifar10", "cifar100", "fashion_mnist", "imagefolder", "mnist1d", "text"]
 
 
 @pytest.mark.parametrize(

@@ -80,7 +80,8 @@ def test_every_arch_config_builds_its_family(tmp_path, archs):
 
 #: The task each data option gives: input shape, classes (imagefolder: 3 class folders made in the test).
 _DATA_TASKS = {"cifar10": ([3, 32, 32], 10), "cifar100": ([3, 32, 32], 100), "fashion_mnist": ([1, 28, 28], 10),
-               "imagefolder": ([3, 64, 64], 3), "mnist1d": ([1, 40], 10), "mnist_1d": ([1, 40], 10)}
+               "imagefolder": ([3, 64, 64], 3), "mnist1d": ([1, 40], 10), "mnist_1d": ([1, 40], 10),
+               "text": ([64], 2048)}
 
 
 @pytest.mark.parametrize("data", sorted(_group_files("data")))
@@ -154,6 +155,14 @@ def test_arch_pool_takes_its_task_from_the_data(tmp_path, data, archs, input_sha
     pool = builders.build_arch_pool(cfg.archs, datamodule)
     assert pool.train_sampler.input_shape == input_shape == list(datamodule.input_shape)
     assert pool.train_sampler.num_classes == 10 and pool.heldout_sampler.family.name == archs
+
+
+def test_text_data_gives_gpt_its_context_and_vocabulary(tmp_path):
+    cfg = _compose(tmp_path, "data=text", "archs=gpt")
+    datamodule = builders.build_datamodule(cfg.data)  # nothing is read or tokenised before setup()
+    pool = builders.build_arch_pool(cfg.archs, datamodule)
+    assert pool.train_sampler.input_shape == [64] and pool.train_sampler.num_classes == 2048
+    assert datamodule.spec.task == "language_model"
 
 
 @pytest.mark.parametrize("data, archs, shape", [("fashion_mnist", "cnn1d", r"\[1, 28, 28\]"),
