@@ -50,7 +50,8 @@ class TaskDataModule(pl.LightningDataModule):
         root: data folder; None for the dataset's default (see ``docs/data.md``).
         batch_size: samples per batch, for all three loaders.
         num_workers: DataLoader worker processes (0 loads in the main process).
-        val_fraction: share of the training set held out for validation, in ``[0, 1)``.
+        val_fraction: share of the training set held out for validation, in ``[0, 1)``; not used by datasets with
+            their own validation split (``text``: see its ``val_fraction`` option).
         seed: seed of the train/val split, of the subsets, of the training order and of the augmentation.
         download: let datasets that support it (CIFAR) download missing files, in :meth:`prepare_data`.
         train_subset: train on a fixed random subset of this many samples (None: all).

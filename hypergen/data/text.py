@@ -284,9 +284,13 @@ class TextSpec(DatasetSpec):
         """Windows of ``split`` (``"train"``, ``"val"`` or ``"test"``): ``(x, y)`` int64 ``[context]`` each.
 
         Raises:
-            ValueError: the split has fewer than ``context + 1`` tokens (not one window).
+            ValueError: the split has fewer than ``context + 1`` tokens (not one window), unless its fraction is 0
+                (then it has no windows).
         """
         tokens = self.tokens(split)
+        fraction = {"val": self.val_fraction, "test": self.test_fraction}.get(split)
+        if fraction == 0.0:  # held out nothing on purpose: no windows, as TaskDataModule's val_fraction=0
+            return TokenWindows(tokens, self.context)
         if tokens.shape[0] < self.context + 1:
             raise ValueError(
                 f"text: the {split} split has {tokens.shape[0]} tokens, fewer than one window (context + 1 = "
@@ -300,17 +304,21 @@ class TextSpec(DatasetSpec):
         return self.cache_path / "tokenizer.json"
 
     def load_tokenizer(self) -> Tokenizer:
-        """The ``tokenizers.Tokenizer`` of this corpus (built on demand)."""
+        """The ``tokenizers.Tokenizer`` of this corpus (built on demand; a new object on every call)."""
         return import_tokenizers().Tokenizer.from_file(str(self.tokenizer_path()))
+
+    @functools.cached_property
+    def _tokenizer(self) -> Tokenizer:
+        return self.load_tokenizer()
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` (no end-of-text added)."""
-        return self.load_tokenizer().encode(text, add_special_tokens=False).ids
+        return self._tokenizer.encode(text, add_special_tokens=False).ids
 
     def decode(self, ids: Sequence[int] | torch.Tensor | np.ndarray) -> str:
-        """The text of token ids ``[T]``; end-of-text tokens are written as ``<|endoftext|>``."""
+        """The text of token ids (any shape, read in order); end-of-text tokens are written as ``<|endoftext|>``."""
         flat = ids.reshape(-1).tolist() if isinstance(ids, (torch.Tensor, np.ndarray)) else list(ids)
-        return self.load_tokenizer().decode([int(i) for i in flat], skip_special_tokens=False)
+        return self._tokenizer.decode([int(i) for i in flat], skip_special_tokens=False)
 
     @property
     def end_of_text_id(self) -> int:

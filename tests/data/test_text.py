@@ -199,6 +199,9 @@ def test_data_module_validates_on_held_out_documents_unchanged(tmp_path, corpus)
                            dataset_options=options)
     again.setup("fit")
     assert torch.equal(again.val_dataset.indices, module.val_dataset.indices) and len(again.train_dataset) == 7
+    no_val = TaskDataModule("text", root=str(corpus), batch_size=4, dataset_options={**options, "val_fraction": 0.0})
+    no_val.setup("fit")
+    assert len(no_val.val_dataset) == 0 and len(no_val.train_dataset) > len(module.train_dataset)
 
 
 def test_errors_say_what_to_do(tmp_path, corpus, monkeypatch):
