@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import logging
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -212,4 +211,3 @@ class TaskDataModule(pl.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         """The test batches (for ``Trainer.predict``)."""
         return self._loader(self.test_dataset, "test")
-
