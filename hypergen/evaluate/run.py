@@ -191,7 +191,7 @@ def check_run_dir(cfg: DictConfig) -> None:
     """
     from omegaconf import OmegaConf
 
-    from hypergen.train.app import ConfigError, check_argument_types
+    from hypergen.train.app import ConfigError, check_argument_types, check_data_config
     from hypergen.train.callbacks import HELDOUT_FILE
 
     if OmegaConf.is_missing(cfg, "run_dir"):
@@ -207,6 +207,7 @@ def check_run_dir(cfg: DictConfig) -> None:
                           f"run (it holds ghn_best.safetensors and {HELDOUT_FILE}), or set targets.heldout=false"
                           f"{hint}")
     check_argument_types(cfg)
+    check_data_config(cfg.data)
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from hypergen.ghn.checkpoint import CheckpointError
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-__all__ = ["ConfigError", "USER_ERRORS", "check_argument_types", "run_hydra_app"]
+__all__ = ["ConfigError", "USER_ERRORS", "check_argument_types", "check_data_config", "run_hydra_app"]
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,33 @@ def check_argument_types(cfg: Any, prefix: str = "") -> None:
             raise ConfigError(f"{path}={value!r} is not {_describe(hints[key])} (the {key} argument of {name}); "
                               f"set {path}=<{_describe(hints[key])}> on the command line or in the config")
         check_argument_types(value, path)
+
+
+def check_data_config(data: Any) -> None:
+    """Check the ``data`` group of a composed config by building its dataset spec (cheap: no file is read).
+
+    Args:
+        data: the ``data`` entry (plain or OmegaConf): ``name``, ``root``, ``download``, ``dataset_options``.
+
+    Raises:
+        ConfigError: an unknown ``data.name`` (lists the registered datasets), an option the dataset does not have,
+            or a missing or bad value such as ``data.root`` of ``data=imagefolder``; the message names the key.
+    """
+    from omegaconf import OmegaConf
+
+    from hypergen.data import get_dataset_spec, list_datasets
+
+    plain = OmegaConf.to_container(data, resolve=False) if OmegaConf.is_config(data) else dict(data)
+    name = plain.get("name")
+    if name not in list_datasets():
+        raise ConfigError(f"data.name={name!r} is not a registered dataset; choose data=<one of {list_datasets()}>")
+    options = plain.get("dataset_options") or {}
+    try:
+        get_dataset_spec(name, root=plain.get("root"), download=bool(plain.get("download", False)), **options)
+    except TypeError as err:  # an option the spec does not have
+        raise ConfigError(f"data.dataset_options: {err}") from None
+    except ValueError as err:  # a missing or bad value, named by the spec
+        raise ConfigError(f"data={name}: {err}") from None
 
 
 def _compose(config_dir: str, config_name: str, overrides: Sequence[str]) -> DictConfig | None:
