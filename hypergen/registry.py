@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import logging
 import pkgutil
 import re
 from collections.abc import Iterator, Mapping
@@ -23,6 +24,8 @@ from typing import Generic, TypeVar
 __all__ = ["Registry", "lookup", "resolve"]
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 def lookup(table: Mapping[str, T], name: str, what: str, error: type[Exception] = KeyError) -> T:
@@ -117,6 +120,8 @@ class Registry(Mapping[str, T], Generic[T]):
         try:
             importlib.import_module(module_name)
         except ImportError as err:
+            log.warning("%s registry: module %s could not be imported (%s); its entries are missing",
+                        self.what, module_name, err)
             self._import_errors[module_name] = err
 
     def __getitem__(self, name: str) -> T:

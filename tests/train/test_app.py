@@ -73,3 +73,34 @@ def test_imagefolder_without_root_is_one_line_naming_data_root(monkeypatch):
     message = str(exit_info.value.code)
     assert message.startswith("hypergen-train: data=imagefolder: ") and "data.root=<folder>" in message
     assert "\n" not in message
+
+
+def test_a_registered_dataset_without_a_yaml_is_selectable(monkeypatch, tmp_path):
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from hydra.core.config_store import ConfigStore
+
+    from hypergen.data import DatasetSpec, register_dataset
+    from hypergen.data import registry as data_registry
+    from hypergen.train.app import store_registry_configs
+
+    monkeypatch.setattr(data_registry, "_DATASETS", data_registry._DATASETS.copy())
+
+    @register_dataset("no_yaml_task")
+    @dataclass(frozen=True, kw_only=True)
+    class NoYamlSpec(DatasetSpec):
+        input_shape: ClassVar[tuple[int, ...]] = (1, 28, 28)
+        num_classes: ClassVar[int] = 10
+        mean: ClassVar[tuple[float, ...]] = (0.5,)
+        std: ClassVar[tuple[float, ...]] = (0.5,)
+        load = None  # type: ignore[assignment]
+
+    store = ConfigStore.instance()
+    monkeypatch.setattr(store, "repo", {**store.repo, "data": dict(store.repo.get("data", {}))})
+    assert store_registry_configs(config_dir()) == {"data": ["no_yaml_task"]}  # built-ins all have their yaml
+    cfg = _compose("data=no_yaml_task")
+    default = _compose()
+    assert cfg.data.name == "no_yaml_task" and cfg.data.dataset_options is None
+    assert cfg.data.batch_size == default.data.batch_size and cfg.data._target_ == default.data._target_
+    check_data_config(cfg.data)
