@@ -7,7 +7,7 @@
   checked by the argument parser and run for real under ``-m slow``; ``python script.py --flags`` needs the script
   and every flag in its ``--help``; ``bash script``, conf files and other repository paths must exist; a program the
   checker does not know fails the test (teach it the program rather than skip the line);
-- ```yaml and ```json blocks parse; a yaml block whose first line names a conf file (``# conf/archs/x.yaml``)
+- ```yaml, ```json and ```toml blocks parse; a yaml block whose first line names a conf file (``# conf/archs/x.yaml``)
   composes when placed there;
 - blocks without a language are output listings and are not checked.
 
@@ -104,7 +104,7 @@ def test_blocks_found_and_tagged():
         found = sum(1 for block in BLOCKS if block.file == path.relative_to(REPO).as_posix())
         assert fences == 2 * found, f"{path.name}: {fences} fence lines but {found} blocks (an unclosed fence?)"
     assert len(BLOCKS) >= 40
-    assert {block.lang for block in BLOCKS} <= {"", "python", "bash", "yaml", "json"}, \
+    assert {block.lang for block in BLOCKS} <= {"", "python", "bash", "yaml", "json", "toml"}, \
         "a new code-block language: teach tests/test_docs.py how to check it"
     assert all(block.text.strip() for block in BLOCKS), [b.where for b in BLOCKS if not b.text.strip()]
 
@@ -142,13 +142,19 @@ def test_python_block(block: Block, tmp_path: Path):
     assert result.returncode == 0, failure(f"{block.where} (line {block.line})", result)
 
 
-# ----------------------------------------------------------------------------------------------------- yaml, json
+# ----------------------------------------------------------------------------------------------- yaml, json, toml
 
 
 @pytest.mark.parametrize("block", params("json"))
 def test_json_block(block: Block):
     """The block is valid JSON."""
     json.loads(block.text)
+
+
+@pytest.mark.parametrize("block", params("toml"))
+def test_toml_block(block: Block):
+    """The block is valid TOML (e.g. a pyproject.toml excerpt)."""
+    tomllib.loads(block.text)
 
 
 def conf_path(block: Block) -> str | None:

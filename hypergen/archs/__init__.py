@@ -2,13 +2,12 @@
 
 A spec is a JSON-able dict (``{"family", "input_shape", "num_classes", ...}``); :class:`ArchSampler` draws specs of a
 family for a split reproducibly from ``(seed, index)``; :func:`build` turns a spec into an ``nn.Module`` (on ``meta``
-when asked); :class:`ArchCache` keeps traced graphs of fixed specs. See ``docs/archs.md``.
+when asked); :class:`ArchCache` keeps traced graphs of fixed specs. Each family registers itself in its own module
+with ``@register_family``; the registry imports those modules on its first lookup. See ``docs/archs.md``.
 """
 
 from __future__ import annotations
 
-# Importing the family modules registers them.
-from hypergen.archs import cnn1d, deepnets, gpt, mlp, mobilenet, resnet, vit  # noqa: F401
 from hypergen.archs.cache import ArchCache, TracedArch, trace_spec
 from hypergen.archs.references import reference_spec, reference_specs
 from hypergen.archs.registry import ArchFamily, get_family, list_families, register_family

@@ -2,8 +2,9 @@
 
 A *spec* is a JSON-able dict ``{"family": ..., "input_shape": [...], "num_classes": ..., **family fields}``.
 A family samples the family fields from a seeded RNG for a :class:`~hypergen.archs.splits.Split`, validates them
-and builds an ``nn.Module`` from them. Adding a family is one module with one ``@register_family`` class (see
-``docs/archs.md``).
+and builds an ``nn.Module`` from them. Adding a family is one module under ``hypergen/archs/`` with one
+``@register_family`` class (found on the first lookup, see :class:`hypergen.registry.Registry`) plus its
+``conf/archs/<name>.yaml`` (see ``docs/archs.md``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from hypergen.archs.splits import Split
+from hypergen.registry import Registry
 
 __all__ = ["ArchFamily", "get_family", "list_families", "register_family", "COMMON_KEYS"]
 
@@ -112,14 +114,25 @@ class ArchFamily(abc.ABC):
         return f"{self.name} spec: {key!r}"
 
 
-_FAMILIES: dict[str, ArchFamily] = {}
+#: Name -> family instance. Each built-in registers itself in its own module of ``hypergen.archs`` with
+#: ``@register_family``; those modules are imported on the first lookup or listing (not at import).
+_FAMILIES: Registry[ArchFamily] = Registry(
+    "architecture family", "hypergen.archs", "register_family", entry_point_group="hypergen.families",
+    hint="Add one as a module with an @register_family ArchFamily subclass (docs/archs.md).",
+)
 
 F = TypeVar("F", bound=type[ArchFamily])
 
 
 def register_family(cls: F) -> F:
-    """Class decorator: register an instance of ``cls`` under ``cls.name`` (replacing an earlier one)."""
-    _FAMILIES[cls.name] = cls()
+    """Class decorator: register an instance of ``cls`` under ``cls.name`` (replacing an earlier one).
+
+    Raises:
+        TypeError: ``cls`` is not an :class:`ArchFamily` subclass or has no ``name``.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, ArchFamily)) or not getattr(cls, "name", ""):
+        raise TypeError(f"@register_family takes an ArchFamily subclass with a class attribute `name`, got {cls!r}")
+    _FAMILIES.register(cls.name, cls())
     return cls
 
 
@@ -129,12 +142,9 @@ def get_family(name: str) -> ArchFamily:
     Raises:
         KeyError: for an unknown name; the message lists the registered families.
     """
-    try:
-        return _FAMILIES[name]
-    except KeyError:
-        raise KeyError(f"unknown architecture family {name!r}; registered families: {list_families()}") from None
+    return _FAMILIES[name]
 
 
 def list_families() -> list[str]:
     """Registered family names, sorted."""
-    return sorted(_FAMILIES)
+    return _FAMILIES.names()

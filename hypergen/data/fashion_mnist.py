@@ -16,7 +16,7 @@ import torch
 
 from hypergen.data.datasets import InMemoryDataset
 from hypergen.data.idx import read_idx
-from hypergen.data.registry import DatasetSpec, Split
+from hypergen.data.registry import DatasetSpec, Split, register_dataset
 
 __all__ = ["DEBIAN_ROOT", "ROOT_ENV_VAR", "FashionMNISTSpec", "find_idx_file", "read_fashion_mnist"]
 
@@ -74,6 +74,7 @@ def read_fashion_mnist(root: Path, split: Split) -> tuple[torch.Tensor, torch.Te
     return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels).long()
 
 
+@register_dataset("fashion_mnist")
 @dataclass(frozen=True, kw_only=True)
 class FashionMNISTSpec(DatasetSpec):
     """Fashion-MNIST: inputs ``[1, 28, 28]``, 10 classes, 60000 train / 10000 test images.

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from hypergen.data.datasets import InMemoryDataset
-from hypergen.data.registry import DatasetSpec, Split
+from hypergen.data.registry import DatasetSpec, Split, register_dataset
 
 __all__ = ["MNIST1DSpec", "generate_mnist1d"]
 
@@ -66,6 +66,7 @@ def generate_mnist1d(num_samples: int, train_split: float, seed: int, sequence_l
     }
 
 
+@register_dataset("mnist1d")
 @dataclass(frozen=True, kw_only=True)
 class MNIST1DSpec(DatasetSpec):
     """MNIST-1D: inputs ``[1, L]`` (``[L]`` with ``flatten=True``), 10 classes.

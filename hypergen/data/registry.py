@@ -4,8 +4,10 @@ A spec is a small frozen dataclass. Its fields are the dataset's options (``root
 dataset adds, e.g. ``image_size``); its properties say what a model trained on it must accept and predict
 (``input_shape``, ``num_classes``), which task it is (``task``: ``"classification"`` or ``"language_model"``) and,
 for classification, how inputs are normalised (``mean``, ``std``); :meth:`DatasetSpec.load` returns the raw ``train``
-or ``test`` split, and ``val`` where the dataset has its own (``provides_val_split``). Built-in specs are imported on
-first use, so ``import hypergen.data`` pulls in neither torchvision, mnist1d nor tokenizers.
+or ``test`` split, and ``val`` where the dataset has its own (``provides_val_split``). Each dataset registers its
+spec in its own module with ``@register_dataset("name")``; the modules of ``hypergen.data`` that do so are imported
+on the first lookup (see :class:`hypergen.registry.Registry`), and import their optional libraries (torchvision,
+mnist1d, tokenizers) inside their functions, so ``import hypergen.data`` pulls in none of them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, ClassVar, Literal, TypeVar, overload
 
 from torch.utils.data import Dataset
 
-from hypergen.registry import lookup, resolve
+from hypergen.registry import Registry
 
 __all__ = [
     "TASKS", "AugmentConfig", "DatasetSpec", "Split", "get_dataset_spec", "list_datasets", "register_dataset",
@@ -126,15 +128,13 @@ class DatasetSpec(abc.ABC):
 
 SpecT = TypeVar("SpecT", bound=type[DatasetSpec])
 
-# Name -> spec class, or "module:attribute" of one, imported on first use (keeps optional deps optional).
-_DATASETS: dict[str, type[DatasetSpec] | str] = {
-    "fashion_mnist": "hypergen.data.fashion_mnist:FashionMNISTSpec",
-    "mnist1d": "hypergen.data.mnist_1d:MNIST1DSpec",
-    "cifar10": "hypergen.data.vision:CIFAR10Spec",
-    "cifar100": "hypergen.data.vision:CIFAR100Spec",
-    "imagefolder": "hypergen.data.vision:ImageFolderSpec",
-    "text": "hypergen.data.text:TextSpec",
-}
+#: Name -> spec class. Each built-in registers itself in its own module of ``hypergen.data`` with
+#: ``@register_dataset("name")``; those modules are imported on the first lookup or listing (not at import).
+_DATASETS: Registry[type[DatasetSpec]] = Registry(
+    "dataset", "hypergen.data", "register_dataset", entry_point_group="hypergen.datasets",
+    hint="Add one as a module of hypergen.data (or your own package) with an @register_dataset(<name>) "
+         "DatasetSpec subclass (docs/data.md).",
+)
 
 
 @overload
@@ -170,18 +170,13 @@ def register_dataset(name: str, spec: type[DatasetSpec] | str | None = None) -> 
         return decorator
     if not isinstance(spec, str) and not (isinstance(spec, type) and issubclass(spec, DatasetSpec)):
         raise TypeError(f"dataset {name!r}: expected a DatasetSpec subclass or 'module:attribute', got {spec!r}")
-    _DATASETS[name] = spec
+    _DATASETS.register(name, spec)
     return spec
 
 
 def list_datasets() -> list[str]:
     """Names of the registered datasets, sorted."""
-    return sorted(_DATASETS)
-
-
-def _spec_class(name: str) -> type[DatasetSpec]:
-    entry = _DATASETS[name] = resolve(lookup(_DATASETS, name, "dataset"))
-    return entry
+    return _DATASETS.names()
 
 
 def get_dataset_spec(name: str, **options: Any) -> DatasetSpec:
@@ -198,7 +193,7 @@ def get_dataset_spec(name: str, **options: Any) -> DatasetSpec:
         KeyError: ``name`` is not registered (the message lists the registered names).
         TypeError: an option is not a field of the spec (the message lists the accepted ones).
     """
-    cls = _spec_class(name)
+    cls = _DATASETS[name]
     accepted = [field.name for field in dataclasses.fields(cls) if field.init]
     unknown = sorted(set(options) - set(accepted))
     if unknown:

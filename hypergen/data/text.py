@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hypergen.data.registry import DatasetSpec, Split
+from hypergen.data.registry import DatasetSpec, Split, register_dataset
 from hypergen.data.text_corpus import LAYOUTS, Layout, read_documents, source_files, split_documents
 from hypergen.data.text_tokenizer import (
     BYTE_VOCAB_SIZE, END_OF_TEXT, TOKENIZERS, TokenizerKind, byte_tokenizer, encode_documents, import_tokenizers,
@@ -94,6 +94,7 @@ class TokenWindows(Dataset):
         return chunk[:-1], chunk[1:]
 
 
+@register_dataset("text")
 @dataclass(frozen=True, kw_only=True)
 class TextSpec(DatasetSpec):
     """Next-token prediction on local text: inputs and targets ``int64 [context]``, ``num_classes`` = vocabulary.

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from hypergen.data.datasets import InMemoryDataset
-from hypergen.data.registry import AugmentConfig, DatasetSpec, Split
+from hypergen.data.registry import AugmentConfig, DatasetSpec, Split, register_dataset
 
 __all__ = ["DATA_ROOT_ENV_VAR", "CIFAR10Spec", "CIFAR100Spec", "ImageFolderSpec", "default_data_root"]
 
@@ -40,6 +40,7 @@ def _torchvision_datasets() -> ModuleType:
     return torchvision.datasets
 
 
+@register_dataset("cifar10")
 @dataclass(frozen=True, kw_only=True)
 class CIFAR10Spec(DatasetSpec):
     """CIFAR-10: inputs ``[3, 32, 32]``, 10 classes, 50000 train / 10000 test images.
@@ -88,6 +89,7 @@ class CIFAR10Spec(DatasetSpec):
         return InMemoryDataset(images, torch.as_tensor(dataset.targets, dtype=torch.long))
 
 
+@register_dataset("cifar100")
 @dataclass(frozen=True, kw_only=True)
 class CIFAR100Spec(CIFAR10Spec):
     """CIFAR-100 (fine labels): inputs ``[3, 32, 32]``, 100 classes; ``root`` holds ``cifar-100-python/``."""
@@ -99,6 +101,7 @@ class CIFAR100Spec(CIFAR10Spec):
     torchvision_class: ClassVar[str] = "CIFAR100"
 
 
+@register_dataset("imagefolder")
 @dataclass(frozen=True, kw_only=True)
 class ImageFolderSpec(DatasetSpec):
     """ImageNet-style folders: ``<root>/<train_dir>/<class>/*.jpg`` and ``<root>/<test_dir>/<class>/*.jpg``.
@@ -129,7 +132,8 @@ class ImageFolderSpec(DatasetSpec):
 
     def __post_init__(self) -> None:
         if self.root is None:
-            raise ValueError("dataset 'imagefolder' needs root= (the folder holding train/ and val/ class folders)")
+            raise ValueError("dataset 'imagefolder' needs a root, the folder holding train/ and val/ class folders: "
+                             "pass root=<folder> (hypergen-train / hypergen-eval: data.root=<folder>)")
         if self.download:
             raise ValueError("imagefolder cannot download; pass download=False and a local root")
         if len(self.mean) != 3 or len(self.std) != 3:

@@ -186,12 +186,16 @@ def check_run_dir(cfg: DictConfig) -> None:
     """``run_dir`` is given, and is a finished ``hypergen-train`` run when the run's held-out nets are evaluated
     (checked before Hydra creates ``<run_dir>/eval``, so a mistyped path creates nothing).
 
+    Also checks the types of every ``_target_`` entry and the ``data`` group
+    (:func:`hypergen.train.app.check_data_config`).
+
     Raises:
-        ConfigError: names ``run_dir`` and says what to pass (with the finished runs next to a mistyped one).
+        ConfigError: names ``run_dir`` and says what to pass (with the finished runs next to a mistyped one), or the
+            config key of a bad value.
     """
     from omegaconf import OmegaConf
 
-    from hypergen.train.app import ConfigError, check_argument_types
+    from hypergen.train.app import ConfigError, check_argument_types, check_data_config
     from hypergen.train.callbacks import HELDOUT_FILE
 
     if OmegaConf.is_missing(cfg, "run_dir"):
@@ -207,6 +211,7 @@ def check_run_dir(cfg: DictConfig) -> None:
                           f"run (it holds ghn_best.safetensors and {HELDOUT_FILE}), or set targets.heldout=false"
                           f"{hint}")
     check_argument_types(cfg)
+    check_data_config(cfg.data)
 
 
 def main() -> None:

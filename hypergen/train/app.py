@@ -17,6 +17,7 @@ import sys
 import types
 import typing
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hypergen.ghn.checkpoint import CheckpointError
@@ -24,7 +25,10 @@ from hypergen.ghn.checkpoint import CheckpointError
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-__all__ = ["ConfigError", "USER_ERRORS", "check_argument_types", "run_hydra_app"]
+__all__ = [
+    "ConfigError", "USER_ERRORS", "check_argument_types", "check_data_config", "run_hydra_app",
+    "store_registry_configs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +127,83 @@ def check_argument_types(cfg: Any, prefix: str = "") -> None:
         check_argument_types(value, path)
 
 
+def check_data_config(data: Any) -> None:
+    """Check the ``data`` group of a composed config by building its dataset spec (cheap: no file is read).
+
+    Args:
+        data: the ``data`` entry (plain or OmegaConf): ``name``, ``root``, ``download``, ``dataset_options``.
+
+    Raises:
+        ConfigError: an unknown ``data.name`` (lists the registered datasets), an option the dataset does not have,
+            or a missing or bad value such as ``data.root`` of ``data=imagefolder``; the message names the key.
+    """
+    from omegaconf import OmegaConf
+
+    from hypergen.data import get_dataset_spec, list_datasets
+
+    plain = OmegaConf.to_container(data, resolve=False) if OmegaConf.is_config(data) else dict(data)
+    name = plain.get("name")
+    if name not in list_datasets():
+        raise ConfigError(f"data.name={name!r} is not a registered dataset; choose data=<one of {list_datasets()}>")
+    options = plain.get("dataset_options") or {}
+    try:
+        get_dataset_spec(name, root=plain.get("root"), download=bool(plain.get("download", False)), **options)
+    except TypeError as err:  # an option the spec does not have
+        raise ConfigError(f"data.dataset_options: {err}") from None
+    except ValueError as err:  # a missing or bad value, named by the spec
+        raise ConfigError(f"data={name}: {err}") from None
+
+
+#: Config group -> (the key of its yaml naming the registry entry, keys reset to the component's own defaults).
+_REGISTRY_GROUPS: dict[str, tuple[str, dict[str, Any]]] = {
+    "archs": ("family", {"options": {}}),
+    "data": ("name", {"dataset_options": None}),
+    "decoder": ("decoder", {}),
+}
+
+
+def store_registry_configs(config_dir: str | Path) -> dict[str, list[str]]:
+    """Make every registered family, dataset and decoder that has no ``conf/<group>/<name>.yaml`` selectable
+    (``data=<name>``...) by storing a config node for it in Hydra's ``ConfigStore``.
+
+    A node is the group's default option (the one ``train.yaml`` selects, e.g. ``data/fashion_mnist.yaml``) with the
+    entry's name and, where the group has them, the component's own options reset to its defaults (``options: {}``,
+    ``dataset_options: null``); a decoder's node is ``{decoder: <name>}`` (the other fields: ``GHNConfig``'s
+    defaults). Built-ins keep their yaml (``tests/train/test_train_configs.py`` checks that they have one); this is
+    for components registered from other packages (entry points, see ``docs/extending.md``). Call it when an app
+    starts, not at import.
+
+    Args:
+        config_dir: the folder holding ``train.yaml`` and the group folders.
+
+    Returns:
+        group -> the names stored for it.
+    """
+    import yaml
+    from hydra.core.config_store import ConfigStore
+
+    from hypergen.archs import list_families
+    from hypergen.data import list_datasets
+    from hypergen.ghn.decoders import list_decoders
+
+    registered = {"archs": list_families(), "data": list_datasets(), "decoder": list_decoders()}
+    folder = Path(config_dir)
+    train_defaults = yaml.safe_load((folder / "train.yaml").read_text()).get("defaults", [])
+    selected = {key: value for item in train_defaults if isinstance(item, dict) for key, value in item.items()}
+    stored: dict[str, list[str]] = {}
+    for group, (key, reset) in _REGISTRY_GROUPS.items():
+        missing = [name for name in registered[group] if not (folder / group / f"{name}.yaml").is_file()]
+        default_file = folder / group / f"{selected.get(group)}.yaml"
+        if not missing or not default_file.is_file():
+            continue
+        template = {} if group == "decoder" else yaml.safe_load(default_file.read_text())
+        template.pop("defaults", None)
+        for name in missing:
+            ConfigStore.instance().store(group=group, name=name, node={**template, **reset, key: name})
+        stored[group] = missing
+    return stored
+
+
 def _compose(config_dir: str, config_name: str, overrides: Sequence[str]) -> DictConfig | None:
     """The config Hydra will run with these overrides, or None where Hydra itself should report the problem."""
     from hydra import compose, initialize_config_dir
@@ -175,6 +256,7 @@ def run_hydra_app(prog: str, config_dir: str, config_name: str, task: Callable[[
     """
     import hydra
 
+    store_registry_configs(config_dir)
     args = sys.argv[1:]
     if precheck is not None and not any(arg.startswith("-") for arg in args):
         cfg = _compose(config_dir, config_name, args)

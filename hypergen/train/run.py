@@ -116,9 +116,10 @@ def run_hydra_app(config_name: str, task: Callable[[DictConfig], Any],
 
 
 def _precheck(cfg: DictConfig) -> None:
-    from hypergen.train.app import check_argument_types
+    from hypergen.train.app import check_argument_types, check_data_config
 
     check_argument_types(cfg)
+    check_data_config(cfg.data)
 
 
 def main() -> None:

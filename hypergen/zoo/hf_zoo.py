@@ -15,8 +15,9 @@ from hypergen.compat import ensure_torchvision_importable
 from hypergen.graph.hf_inputs import complete_hf_inputs, hf_main_inputs
 from hypergen.graph.inputs import ExampleInputs
 from hypergen.zoo.names import unknown_name_message
+from hypergen.zoo.registry import register_source
 
-__all__ = ["SOURCE", "HFSource", "HEADS"]
+__all__ = ["HFSource", "HEADS"]
 
 #: Head name -> transformers auto class.
 HEADS: dict[str, str] = {
@@ -28,6 +29,7 @@ HEADS: dict[str, str] = {
 }
 
 
+@register_source("hf")
 class HFSource:
     """Builds transformers models from their default config plus overrides."""
 
@@ -67,6 +69,3 @@ def _example_inputs(model: nn.Module) -> ExampleInputs:
     device = next(model.parameters()).device
     _, inputs = complete_hf_inputs(model, (), hf_main_inputs(model, device), device)
     return inputs
-
-
-SOURCE = HFSource()

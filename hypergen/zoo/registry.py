@@ -1,18 +1,22 @@
-"""The registry of model sources behind :func:`load_model`."""
+"""The registry of model sources behind :func:`load_model`: prefix (``torchvision``, ``timm``, ``hf``) -> source.
+
+Each source registers itself in its own module with ``@register_source("prefix")``; the registry imports those
+modules of ``hypergen.zoo`` on its first lookup (see :class:`hypergen.registry.Registry`).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, overload
 
 import torch
 from torch import nn
 
 from hypergen.graph.inputs import ExampleInputs
-from hypergen.registry import lookup, resolve
+from hypergen.registry import Registry
 
 __all__ = ["ZooModel", "ModelSource", "register_source", "load_model", "list_models", "available_sources"]
 
@@ -42,34 +46,61 @@ class ModelSource(Protocol):
     def names(self) -> list[str]: ...
 
 
-# Source prefix -> "module:attribute" of a ModelSource, imported on first use (keeps optional deps optional).
-_SOURCES: dict[str, str | ModelSource] = {
-    "torchvision": "hypergen.zoo.torchvision_zoo:SOURCE",
-    "timm": "hypergen.zoo.timm_zoo:SOURCE",
-    "hf": "hypergen.zoo.hf_zoo:SOURCE",
-}
+#: Source prefix -> source. Each built-in registers itself in its own module of ``hypergen.zoo`` with
+#: ``@register_source("prefix")`` and imports its library (torchvision, timm, transformers) only when it builds.
+_SOURCES: Registry[ModelSource] = Registry(
+    "model source", "hypergen.zoo", "register_source", entry_point_group="hypergen.sources", error=ValueError,
+    hint="Add one with @register_source(<prefix>) on a class with build(name, **kwargs) and names() "
+         "(docs/extending.md).",
+)
+
+SourceT = TypeVar("SourceT")
 
 
-def register_source(prefix: str, source: ModelSource | str) -> None:
-    """Add a model source under ``prefix`` (a :class:`ModelSource` or ``"module:attribute"`` path to one)."""
-    _SOURCES[prefix] = source
+@overload
+def register_source(prefix: str, source: None = None) -> Callable[[SourceT], SourceT]: ...
+
+
+@overload
+def register_source(prefix: str, source: ModelSource | str) -> None: ...
+
+
+def register_source(prefix: str, source: ModelSource | str | None = None) -> Any:
+    """Add a model source under ``prefix`` (replacing an earlier one); use as a class decorator or as a call.
+
+    Args:
+        prefix: the part of a model spec before the first ``:``, e.g. ``"timm"``.
+        source: a :class:`ModelSource` or the ``"module:attribute"`` path of one (imported on first use). Omit it
+            to get a decorator: decorating a class registers an instance of it (built with no arguments),
+            decorating an object registers the object.
+
+    Example:
+        >>> @register_source("mine")
+        ... class MySource:
+        ...     def build(self, name, **kwargs): ...
+        ...     def names(self): ...
+    """
+    if source is None:
+
+        def decorator(target: SourceT) -> SourceT:
+            _SOURCES.register(prefix, target() if isinstance(target, type) else target)  # type: ignore[arg-type]
+            return target
+
+        return decorator
+    _SOURCES.register(prefix, source)
+    return None
 
 
 def available_sources() -> list[str]:
     """Registered source prefixes."""
-    return sorted(_SOURCES)
+    return _SOURCES.names()
 
 
 def _source(prefix: str) -> ModelSource:
-    entry = lookup(_SOURCES, prefix, "model source", ValueError)
     try:
-        entry = _SOURCES[prefix] = resolve(entry)
+        return _SOURCES[prefix]
     except ImportError as err:
-        raise ImportError(
-            f"model source {prefix!r} needs an optional dependency: {err}. Install it with "
-            "`pip install 'hypergen[zoo]'`."
-        ) from err
-    return entry
+        raise ImportError(f"{err}. Install the optional dependencies with `pip install 'hypergen[zoo]'`.") from err
 
 
 def load_model(spec: str, *, device: torch.device | str = "meta", **kwargs: Any) -> ZooModel:

@@ -9,10 +9,12 @@ from torch import nn
 from hypergen.compat import ensure_torchvision_importable
 from hypergen.graph.inputs import DEFAULT_IMAGE_SHAPE, ExampleInputs
 from hypergen.zoo.names import unknown_name_message
+from hypergen.zoo.registry import register_source
 
-__all__ = ["SOURCE", "TimmSource"]
+__all__ = ["TimmSource"]
 
 
+@register_source("timm")
 class TimmSource:
     """Builds timm models with ``pretrained=False``; the example input follows the model's pretrained config."""
 
@@ -35,6 +37,3 @@ class TimmSource:
         cfg = getattr(model, "pretrained_cfg", None) or {}
         channels, height, width = cfg.get("input_size", DEFAULT_IMAGE_SHAPE[1:])
         return model, (DEFAULT_IMAGE_SHAPE[0], channels, height, width)
-
-
-SOURCE = TimmSource()

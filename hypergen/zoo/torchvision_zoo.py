@@ -9,13 +9,15 @@ from torch import nn
 from hypergen.compat import ensure_torchvision_importable
 from hypergen.graph.inputs import DEFAULT_IMAGE_SHAPE, ExampleInputs
 from hypergen.zoo.names import unknown_name_message
+from hypergen.zoo.registry import register_source
 
-__all__ = ["SOURCE", "TorchvisionSource"]
+__all__ = ["TorchvisionSource"]
 
 # Models whose forward needs another input size than 224 (inception's auxiliary head needs 299 in train mode).
 _INPUT_SIZE: dict[str, int] = {"inception_v3": 299}
 
 
+@register_source("torchvision")
 class TorchvisionSource:
     """Builds ``torchvision.models`` classification models with random (or meta) weights, never downloading."""
 
@@ -43,6 +45,3 @@ class TorchvisionSource:
             kwargs.setdefault("init_weights", True)  # silences torchvision's FutureWarning; same init as before
         size = _INPUT_SIZE.get(name, DEFAULT_IMAGE_SHAPE[-1])
         return models.get_model(name, **kwargs), (DEFAULT_IMAGE_SHAPE[0], 3, size, size)
-
-
-SOURCE = TorchvisionSource()

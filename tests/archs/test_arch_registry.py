@@ -23,7 +23,7 @@ def test_unknown_family_lists_the_known_ones():
 
 
 def test_a_new_family_is_one_registered_class(monkeypatch):
-    monkeypatch.setattr(registry_module, "_FAMILIES", dict(registry_module._FAMILIES))
+    monkeypatch.setattr(registry_module, "_FAMILIES", registry_module._FAMILIES.copy())
 
     @register_family
     class Linear(ArchFamily):

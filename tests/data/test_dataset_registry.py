@@ -51,7 +51,7 @@ def test_download_refused_where_unsupported():
 
 
 def test_register_dataset_as_decorator(monkeypatch):
-    monkeypatch.setattr(registry, "_DATASETS", dict(registry._DATASETS))
+    monkeypatch.setattr(registry, "_DATASETS", registry._DATASETS.copy())
 
     @register_dataset("parity")
     @dataclass(frozen=True, kw_only=True)

@@ -61,7 +61,7 @@ def test_imagefolder_resizes_crops_and_labels(fake_imagefolder):
 
 
 def test_imagefolder_errors(fake_imagefolder, tmp_path):
-    with pytest.raises(ValueError, match="needs root="):
+    with pytest.raises(ValueError, match="needs a root.*data.root=<folder>"):
         get_dataset_spec("imagefolder")
     with pytest.raises(FileNotFoundError, match=r"test folder .*nope does not exist.*test_dir="):
         get_dataset_spec("imagefolder", root=fake_imagefolder, test_dir="nope").load("test")

@@ -16,6 +16,8 @@ from omegaconf import OmegaConf
 from hypergen.archs import build, count_params, get_family, list_families
 from hypergen.data import get_dataset_spec, list_datasets
 from hypergen.ghn import GHNConfig
+from hypergen.ghn.decoders import ParamDecoder, build_decoder, list_decoders
+from hypergen.ghn.gnn import list_gnns
 from hypergen.train import builders
 from hypergen.train.callbacks import ExportGHN, LastCheckpoint, ProgressLog
 from hypergen.train.run import CONF_DIR_ENV, config_dir
@@ -47,8 +49,8 @@ def _variant_base(entry: dict) -> str | None:
     return bases[0] if bases else None
 
 
-@pytest.mark.parametrize("group, key, registered",
-                         [("archs", "family", list_families), ("data", "name", list_datasets)])
+@pytest.mark.parametrize("group, key, registered", [("archs", "family", list_families), ("data", "name", list_datasets),
+                                                     ("decoder", "decoder", list_decoders)])
 def test_config_groups_mirror_the_registries(group, key, registered):
     files = _group_files(group)
     variants = {name: base for name, entry in files.items() if (base := _variant_base(entry)) is not None}
@@ -137,12 +139,26 @@ def test_experiment_fmnist_cpu_lowrank_is_the_same_task_with_the_default_low_ran
         assert OmegaConf.to_container(cfg[key]) == OmegaConf.to_container(base[key]), key
 
 
-@pytest.mark.parametrize("ghn", ["default", "ghn2"])
-@pytest.mark.parametrize("decoder", ["core", "lowrank", "tiling"])
-def test_ghn_and_decoder_groups_are_ghn_config_fields(tmp_path, ghn, decoder):
+@pytest.mark.parametrize("ghn", sorted(_group_files("ghn")))
+@pytest.mark.parametrize("decoder", sorted(_group_files("decoder")))
+def test_ghn_and_decoder_groups_are_ghn_config_fields_that_build(tmp_path, ghn, decoder):
     cfg = _compose(tmp_path, f"ghn={ghn}", f"decoder={decoder}")
     config = GHNConfig.from_dict({**OmegaConf.to_container(cfg.ghn), **OmegaConf.to_container(cfg.decoder)})
     assert (config.gnn, config.decoder) == ({"default": "transformer", "ghn2": "gated"}[ghn], decoder)
+    assert isinstance(build_decoder(config), ParamDecoder)
+
+
+def test_every_registered_gnn_has_a_ghn_preset():
+    # conf/ghn/ holds presets of all GHNConfig fields rather than one file per GNN; each GNN needs at least one
+    assert {entry["gnn"] for entry in _group_files("ghn").values()} == set(list_gnns())
+
+
+def test_no_orphaned_config_groups():
+    # every group folder of conf/ is selected by train.yaml or eval.yaml (conf/graph/ was not; the shortest-path
+    # cutoff of the graphs is ghn.max_distance, see docs/training.md)
+    defaults = [yaml.safe_load((config_dir() / f"{name}.yaml").read_text())["defaults"] for name in ("train", "eval")]
+    selected = {next(iter(item)) for items in defaults for item in items if isinstance(item, dict)}
+    assert {path.name for path in config_dir().iterdir() if path.is_dir()} == selected
 
 
 @pytest.mark.parametrize("data, archs, input_shape", [

@@ -17,16 +17,21 @@ With ``base=True`` the product is mixed with a seeded full-rank base, as in ``Lo
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from hypergen.ghn.decoders.base import DenseParams, LowRankParams, ParamDecoder, TensorLayout
 from hypergen.ghn.decoders.lowrank import mix_head, with_seeded_base
+from hypergen.ghn.decoders.registry import register_decoder
 from hypergen.ghn.decoders.tiling import fit_kernel
 from hypergen.ghn.encodings import IndexCodeCache
 
-__all__ = ["CoreDecoder"]
+if TYPE_CHECKING:
+    from hypergen.ghn.config import GHNConfig
+
+__all__ = ["CoreDecoder", "core_decoder"]
 
 _BLOCK_KERNEL = 3
 
@@ -70,3 +75,9 @@ class CoreDecoder(ParamDecoder):
         if self.mix_head is None:
             return LowRankParams(a, b, layout)
         return with_seeded_base(a, b, layout, self.mix_head(cond).squeeze(-1), r, ids)
+
+
+@register_decoder("core")
+def core_decoder(config: GHNConfig) -> CoreDecoder:
+    """The dense-core low-rank decoder sized by ``hidden``, ``rank``, ``base``, ``index_encoding`` of ``config``."""
+    return CoreDecoder(config.hidden, config.rank, base=config.base, index_encoding=config.index_encoding)

@@ -16,15 +16,20 @@ factors are never larger than the target (unlike decoders that build maximal fac
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hypergen.ghn.decoders.base import DenseParams, LowRankParams, ParamDecoder, TensorLayout
+from hypergen.ghn.decoders.registry import register_decoder
 from hypergen.ghn.encodings import KERNEL_FEATURES, IndexCodeCache, kernel_position_encoding
 
-__all__ = ["LowRankDecoder", "mix_head", "mix_offset", "with_seeded_base"]
+if TYPE_CHECKING:
+    from hypergen.ghn.config import GHNConfig
+
+__all__ = ["LowRankDecoder", "lowrank_decoder", "mix_head", "mix_offset", "with_seeded_base"]
 
 
 def mix_offset(rank: int, layout: TensorLayout) -> float:
@@ -136,3 +141,11 @@ class LowRankDecoder(ParamDecoder):
         code = torch.cat([code - code.mean(0), torch.ones_like(code[:, :1])], dim=1)  # [K, F + 1]
         s = torch.einsum("kf,gfr->gkr", code, self.kernel_head(cond).view(cond.shape[0], -1, self.rank))
         return s * torch.rsqrt(s.square().mean(1, keepdim=True) + 1e-12)
+
+
+@register_decoder("lowrank")
+def lowrank_decoder(config: GHNConfig) -> LowRankDecoder:
+    """The factor-pair decoder sized by ``hidden``, ``rank``, ``index_features``, ``mip``, ``index_encoding``,
+    ``base`` of ``config``."""
+    return LowRankDecoder(config.hidden, config.rank, config.index_features, config.mip,
+                          index_encoding=config.index_encoding, base=config.base)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hypergen.ghn.decoders.base import DenseParams, ParamDecoder, TensorLayout
+from hypergen.ghn.decoders.registry import register_decoder
 
-__all__ = ["TilingDecoder", "fit_kernel"]
+if TYPE_CHECKING:
+    from hypergen.ghn.config import GHNConfig
+
+__all__ = ["TilingDecoder", "fit_kernel", "tiling_decoder"]
 
 _BLOCK_KERNEL = 3
 
@@ -73,3 +78,9 @@ class TilingDecoder(ParamDecoder):
         block = self.block_head(cond).view(g, t, t, _BLOCK_KERNEL, _BLOCK_KERNEL)
         w = _tile(_tile(fit_kernel(block, layout.kernel), layout.rows, 1), layout.cols, 2)
         return DenseParams(w.reshape(g, *layout.shape), layout)
+
+
+@register_decoder("tiling")
+def tiling_decoder(config: GHNConfig) -> TilingDecoder:
+    """GHN-2's tiling decoder sized by ``hidden`` and ``tile_size`` of ``config``."""
+    return TilingDecoder(config.hidden, config.tile_size)

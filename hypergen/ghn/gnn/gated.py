@@ -8,7 +8,9 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-__all__ = ["GatedGNN", "LevelSchedule"]
+from hypergen.ghn.gnn.registry import register_gnn
+
+__all__ = ["GatedGNN", "LevelSchedule", "gated_gnn"]
 
 
 @dataclass
@@ -110,3 +112,9 @@ class GatedGNN(nn.Module):
             h = self._sweep(h, forward_schedule, self.messages[0])
             h = self._sweep(h, backward_schedule, self.messages[1])
         return self.norm(h)
+
+
+@register_gnn("gated")
+def gated_gnn(hidden: int, layers: int, heads: int, max_distance: int) -> GatedGNN:
+    """GHN-2's gated GNN with ``layers`` forward+backward rounds (``heads`` and ``max_distance`` are unused)."""
+    return GatedGNN(hidden, rounds=layers)

@@ -8,7 +8,9 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import to_dense_batch
 
-__all__ = ["GraphTransformer", "distance_buckets", "distance_prior"]
+from hypergen.ghn.gnn.registry import register_gnn
+
+__all__ = ["GraphTransformer", "distance_buckets", "distance_prior", "graph_transformer"]
 
 
 def _graph_layout(data: Data) -> tuple[Tensor, Tensor]:
@@ -131,3 +133,9 @@ class GraphTransformer(nn.Module):
         for layer in self.layers:
             x = layer(x, bias)
         return self.norm(x[mask])
+
+
+@register_gnn("transformer")
+def graph_transformer(hidden: int, layers: int, heads: int, max_distance: int) -> GraphTransformer:
+    """GHN-3's graph transformer: ``layers`` layers of ``heads`` heads, distances bucketed up to ``max_distance``."""
+    return GraphTransformer(hidden, layers, heads, max_distance)
