@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from hypergen.archs.splits import Split
+from hypergen.tasks import CLASSIFICATION
 
 __all__ = ["ArchFamily", "get_family", "list_families", "register_family", "COMMON_KEYS"]
 
@@ -36,6 +37,9 @@ class ArchFamily(abc.ABC):
         input_description: what ``input_shape`` means, for messages, e.g. ``"[channels, height, width]"``.
         options: sampling options the family's :meth:`sample` takes as keyword arguments (name -> description),
             e.g. restricting the ops of ``deepnets`` cells; none by default.
+        task: what the nets are trained on, one of :data:`hypergen.tasks.TASKS`: ``"classification"`` (the
+            default: logits ``[B, num_classes]`` for labels ``[B]``) or ``"language_model"`` (token ids ``[B, T]`` to
+            next-token logits ``[B, T, vocab]``). Training checks it against the dataset's ``task``.
     """
 
     name: ClassVar[str]
@@ -43,6 +47,7 @@ class ArchFamily(abc.ABC):
     input_ranks: ClassVar[tuple[int, ...]]
     input_description: ClassVar[str]
     options: ClassVar[Mapping[str, str]] = {}
+    task: ClassVar[str] = CLASSIFICATION
 
     @abc.abstractmethod
     def sample(self, rng: random.Random, split: Split, input_shape: tuple[int, ...], num_classes: int,
