@@ -203,6 +203,17 @@ def test_best_ghn_is_chosen_by_the_lowest_val_loss(lm_fit):
     assert summary["global_step"] == STEPS and export.final_metrics["step"] == 4 * (1 + losses.index(min(losses)))
 
 
+def test_summary_line_reports_cross_entropy_and_perplexity(lm_fit, caplog):
+    _, _, module, _, _, export, _ = lm_fit
+    record = {"step": 4, "val/acc": 0.25, "val/acc_random_init": 0.01, "val/loss": 5.25, "val/loss_random_init": 9.5,
+              "val/ppl": math.exp(5.25)}
+    with caplog.at_level("INFO", logger="hypergen.train.callbacks"):
+        export._log_summary(module, record, "best")
+    assert caplog.messages[-1].startswith(
+        "held-out gpt test archs (2 nets): predicted weights 25.0% top-1 (no training) vs random init 1.0%, "
+        "cross-entropy 5.25 vs 9.5 (perplexity 190.6) [best validation by val/loss, step 4; GHN saved to ")
+
+
 def test_checkpoint_without_baseline_losses_loads_and_measures_them_again(lm_fit, tmp_path):
     _, trainer, module, records, best, _, val = lm_fit
     checkpoint = torch.load(best.best_model_path, map_location="cpu", weights_only=False)
