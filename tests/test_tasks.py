@@ -52,3 +52,16 @@ def test_every_family_declares_a_known_task():
     assert set(TASKS) == {CLASSIFICATION, LANGUAGE_MODEL}
     with pytest.raises(ValueError, match=r"family x: unknown task 'seq2seq'; known tasks: \['classification', "):
         check_task("seq2seq", "family x")
+
+
+def test_a_family_with_an_unknown_task_is_refused_at_registration():
+    from hypergen.archs import register_family
+    from hypergen.archs.gpt import GPTFamily
+
+    class Seq2Seq(GPTFamily):
+        name = "seq2seq_test"
+        task = "seq2seq"
+
+    with pytest.raises(ValueError, match=r"architecture family 'seq2seq_test' \(Seq2Seq.task\): unknown task "):
+        register_family(Seq2Seq)
+    assert "seq2seq_test" not in list_families()

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from hypergen.archs.splits import Split
-from hypergen.tasks import CLASSIFICATION
+from hypergen.tasks import CLASSIFICATION, check_task
 
 __all__ = ["ArchFamily", "get_family", "list_families", "register_family", "COMMON_KEYS"]
 
@@ -123,7 +123,12 @@ F = TypeVar("F", bound=type[ArchFamily])
 
 
 def register_family(cls: F) -> F:
-    """Class decorator: register an instance of ``cls`` under ``cls.name`` (replacing an earlier one)."""
+    """Class decorator: register an instance of ``cls`` under ``cls.name`` (replacing an earlier one).
+
+    Raises:
+        ValueError: ``cls.task`` is not one of :data:`hypergen.tasks.TASKS` (names the family).
+    """
+    check_task(cls.task, f"architecture family {cls.name!r} ({cls.__name__}.task)")
     _FAMILIES[cls.name] = cls()
     return cls
 
