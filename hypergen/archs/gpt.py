@@ -32,6 +32,7 @@ from hypergen.archs.registry import ArchFamily, register_family
 from hypergen.archs.splits import Split
 from hypergen.archs.validation import InvalidSpecError, check_bool, check_choice, check_float, check_int
 from hypergen.archs.vit import TransformerMLP
+from hypergen.tasks import LANGUAGE_MODEL
 
 __all__ = ["CausalSelfAttention", "GPT", "GPTBlock", "GPTFamily"]
 
@@ -111,6 +112,7 @@ class GPTFamily(ArchFamily):
     keys = ("depth", "width", "heads", "mlp_ratio", "norm", "pos_embedding", "tie_embeddings", "dense")
     input_ranks = (1,)
     input_description = "[sequence length]"
+    task = LANGUAGE_MODEL
 
     def sample(self, rng: random.Random, split: Split, input_shape: tuple[int, ...], num_classes: int) -> dict:
         """Draw depth, heads x head dims, MLP ratio, norm, position embedding and tying for ``split``."""

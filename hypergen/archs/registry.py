@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from hypergen.archs.splits import Split
 from hypergen.registry import Registry
+from hypergen.tasks import CLASSIFICATION, check_task
 
 __all__ = ["ArchFamily", "get_family", "list_families", "register_family", "COMMON_KEYS"]
 
@@ -38,6 +39,9 @@ class ArchFamily(abc.ABC):
         input_description: what ``input_shape`` means, for messages, e.g. ``"[channels, height, width]"``.
         options: sampling options the family's :meth:`sample` takes as keyword arguments (name -> description),
             e.g. restricting the ops of ``deepnets`` cells; none by default.
+        task: what the nets are trained on, one of :data:`hypergen.tasks.TASKS`: ``"classification"`` (the
+            default: logits ``[B, num_classes]`` for labels ``[B]``) or ``"language_model"`` (token ids ``[B, T]`` to
+            next-token logits ``[B, T, vocab]``). Training checks it against the dataset's ``task``.
     """
 
     name: ClassVar[str]
@@ -45,6 +49,7 @@ class ArchFamily(abc.ABC):
     input_ranks: ClassVar[tuple[int, ...]]
     input_description: ClassVar[str]
     options: ClassVar[Mapping[str, str]] = {}
+    task: ClassVar[str] = CLASSIFICATION
 
     @abc.abstractmethod
     def sample(self, rng: random.Random, split: Split, input_shape: tuple[int, ...], num_classes: int,
@@ -129,9 +134,11 @@ def register_family(cls: F) -> F:
 
     Raises:
         TypeError: ``cls`` is not an :class:`ArchFamily` subclass or has no ``name``.
+        ValueError: ``cls.task`` is not one of :data:`hypergen.tasks.TASKS` (names the family).
     """
     if not (isinstance(cls, type) and issubclass(cls, ArchFamily)) or not getattr(cls, "name", ""):
         raise TypeError(f"@register_family takes an ArchFamily subclass with a class attribute `name`, got {cls!r}")
+    check_task(cls.task, f"architecture family {cls.name!r} ({cls.__name__}.task)")
     _FAMILIES.register(cls.name, cls())
     return cls
 

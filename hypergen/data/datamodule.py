@@ -16,10 +16,11 @@ ensure_torchvision_importable()
 import lightning.pytorch as pl  # noqa: E402
 
 from hypergen.data.datasets import TransformedSubset  # noqa: E402
-from hypergen.data.registry import TASKS, AugmentConfig, DatasetSpec, get_dataset_spec  # noqa: E402
+from hypergen.data.registry import AugmentConfig, DatasetSpec, get_dataset_spec  # noqa: E402
 from hypergen.data.resumable import EpochSampler, ResumableDataLoader  # noqa: E402
 from hypergen.data.splits import random_subset, train_val_split  # noqa: E402
 from hypergen.data.transforms import IdentityTransform, SampleTransform  # noqa: E402
+from hypergen.tasks import CLASSIFICATION, LANGUAGE_MODEL, TASKS  # noqa: E402
 
 __all__ = ["TaskDataModule"]
 
@@ -117,14 +118,14 @@ class TaskDataModule(pl.LightningDataModule):
         """The per-sample pipeline: normalisation, plus augmentation when ``train``; the identity for token ids.
 
         Raises:
-            ValueError: the spec's ``task`` is not one of :data:`~hypergen.data.registry.TASKS`.
+            ValueError: the spec's ``task`` is not one of :data:`~hypergen.tasks.TASKS`.
         """
-        if self.spec.task == "language_model":
+        if self.spec.task == LANGUAGE_MODEL:
             return IdentityTransform()
-        if self.spec.task != "classification":
+        if self.spec.task != CLASSIFICATION:
             raise ValueError(
                 f"dataset {self.hparams.name!r} declares task={self.spec.task!r}; TaskDataModule handles "
-                f"{list(TASKS)}"
+                f"{sorted(TASKS)}"
             )
         return SampleTransform(self.spec.mean, self.spec.std, self.input_shape, self.augment if train else None)
 

@@ -22,15 +22,15 @@ from typing import Any, ClassVar, Literal, TypeVar, overload
 from torch.utils.data import Dataset
 
 from hypergen.registry import Registry
+from hypergen.tasks import CLASSIFICATION
 
 __all__ = [
-    "TASKS", "AugmentConfig", "DatasetSpec", "Split", "get_dataset_spec", "list_datasets", "register_dataset",
+    "AugmentConfig", "DatasetSpec", "Split", "get_dataset_class", "get_dataset_spec", "list_datasets",
+    "register_dataset",
 ]
 
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
-#: What a dataset's samples are for: ``(input, class label)`` or ``(token ids [T], next token ids [T])``.
-TASKS: tuple[str, ...] = ("classification", "language_model")
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class DatasetSpec(abc.ABC):
         download: let the dataset download missing files (only datasets with a public download support it).
         name: a readable name for messages (class attribute), e.g. ``"Fashion-MNIST"``.
         default_augment: augmentation used when the caller does not choose one (class attribute).
-        task: one of :data:`TASKS` (class attribute). ``"classification"`` (default): samples ``(input, label)``,
+        task: one of :data:`hypergen.tasks.TASKS` (class attribute). ``"classification"`` (default): samples ``(input, label)``,
             normalised with ``mean``/``std`` and augmented by :class:`~hypergen.data.TaskDataModule`.
             ``"language_model"``: samples ``(ids [T], next ids [T])`` int64, used unchanged; ``mean``/``std`` may
             raise.
@@ -81,7 +81,7 @@ class DatasetSpec(abc.ABC):
 
     name: ClassVar[str] = ""
     default_augment: ClassVar[AugmentConfig] = AugmentConfig()
-    task: ClassVar[str] = "classification"
+    task: ClassVar[str] = CLASSIFICATION
     provides_val_split: ClassVar[bool] = False
 
     @property
@@ -179,6 +179,15 @@ def list_datasets() -> list[str]:
     return _DATASETS.names()
 
 
+def get_dataset_class(name: str) -> type[DatasetSpec]:
+    """The spec class registered as ``name`` (its class attributes, e.g. ``task``, without building a spec).
+
+    Raises:
+        KeyError: ``name`` is not registered (the message lists the registered names).
+    """
+    return _DATASETS[name]
+
+
 def get_dataset_spec(name: str, **options: Any) -> DatasetSpec:
     """Build the spec of dataset ``name`` with the given options.
 
@@ -193,7 +202,7 @@ def get_dataset_spec(name: str, **options: Any) -> DatasetSpec:
         KeyError: ``name`` is not registered (the message lists the registered names).
         TypeError: an option is not a field of the spec (the message lists the accepted ones).
     """
-    cls = _DATASETS[name]
+    cls = get_dataset_class(name)
     accepted = [field.name for field in dataclasses.fields(cls) if field.init]
     unknown = sorted(set(options) - set(accepted))
     if unknown:

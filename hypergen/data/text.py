@@ -43,6 +43,7 @@ import torch
 from torch.utils.data import Dataset
 
 from hypergen.data.registry import DatasetSpec, Split, register_dataset
+from hypergen.tasks import LANGUAGE_MODEL
 from hypergen.data.text_corpus import LAYOUTS, Layout, read_documents, source_files, split_documents
 from hypergen.data.text_tokenizer import (
     BYTE_VOCAB_SIZE, END_OF_TEXT, TOKENIZERS, TokenizerKind, byte_tokenizer, encode_documents, import_tokenizers,
@@ -131,7 +132,7 @@ class TextSpec(DatasetSpec):
     cache_dir: str | Path | None = None
 
     name: ClassVar[str] = "text"
-    task: ClassVar[str] = "language_model"
+    task: ClassVar[str] = LANGUAGE_MODEL
     provides_val_split: ClassVar[bool] = True
 
     def __post_init__(self) -> None:

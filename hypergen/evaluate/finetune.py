@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
+
+from hypergen.tasks import prediction_counts, prediction_loss
 
 __all__ = ["Curve", "FinetuneConfig", "OptimizerFactory", "accuracy", "finetune", "seeded_batches"]
 
@@ -82,7 +83,8 @@ def seeded_batches(dataset: Dataset, batch_size: int, seed: int) -> Iterator[Bat
 
 
 def accuracy(model: nn.Module, batches: Iterable[Batch], device: torch.device | str = "cpu") -> float:
-    """Top-1 accuracy (fraction) of ``model`` in eval mode on ``(inputs, labels)`` batches.
+    """Top-1 accuracy (fraction) of ``model`` in eval mode on ``(inputs, labels)`` batches (per token position for
+    language models: logits ``[B, T, V]`` for next tokens ``[B, T]``).
 
     Raises:
         ValueError: if ``batches`` is empty.
@@ -92,9 +94,9 @@ def accuracy(model: nn.Module, batches: Iterable[Batch], device: torch.device | 
     correct = total = 0
     with torch.no_grad():
         for x, y in batches:
-            logits = model(x.to(device))
-            correct += int((logits.argmax(-1) == y.to(device)).sum())
-            total += y.numel()
+            _, hits, predictions = prediction_counts(model(x.to(device)), y.to(device)).tolist()
+            correct += int(hits)
+            total += int(predictions)
     model.train(was_training)
     if total == 0:
         raise ValueError("accuracy needs at least one evaluation batch")
@@ -138,7 +140,7 @@ def finetune(model: nn.Module, train_batches: Iterator[Batch], eval_batches: Seq
         if batch is None:
             raise ValueError(f"{name}: the training batches ran out after {step - 1} of {config.steps} steps")
         x, y = batch
-        loss = F.cross_entropy(model(x.to(device)), y.to(device))
+        loss, _ = prediction_loss(model(x.to(device)), y.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

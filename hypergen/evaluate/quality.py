@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from hypergen.apply.batchnorm import recalibrate_batchnorm
 from hypergen.apply.functional import forward_with, materialize_buffers
 from hypergen.evaluate.diversity import same_shape_similarity
+from hypergen.tasks import prediction_counts
 
 __all__ = ["PredictedQuality", "accuracy_with", "mean_std", "predicted_quality", "repeated_unit_fraction",
            "summarize_runs"]
@@ -70,6 +71,7 @@ def accuracy_with(model: nn.Module, params: dict[str, Tensor], calibration: Sequ
                   batches: Sequence[tuple[Tensor, Tensor]], device: torch.device | str = "cpu") -> float:
     """Top-1 of ``model`` run with ``params`` (e.g. predicted weights; the model may live on ``meta`` with real
     buffers), BatchNorm statistics re-estimated on ``calibration`` first (predicted weights come with none).
+    Per sample for classifiers, per token position for language models (:func:`hypergen.tasks.prediction_counts`).
 
     The model's own parameters and buffers are left untouched.
     """
@@ -82,8 +84,9 @@ def accuracy_with(model: nn.Module, params: dict[str, Tensor], calibration: Sequ
         with torch.no_grad():
             for x, y in batches:
                 logits = forward_with(model.eval(), state, x.to(device))
-                correct += int((logits.argmax(1) == y.to(device)).sum())
-                count += y.numel()
+                _, hits, predictions = prediction_counts(logits, y.to(device)).tolist()
+                correct += int(hits)
+                count += int(predictions)
     finally:
         with torch.no_grad():
             for name, b in model.named_buffers():

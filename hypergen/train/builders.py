@@ -1,7 +1,9 @@
 """Build the pieces of a training run from their Hydra configs (each one a ``_target_`` for ``instantiate``).
 
 The architecture pool is the one object whose arguments are not all in its config: its ``input_shape`` and
-``num_classes`` come from the data module, so any dataset composes with any family whose input rank fits.
+``num_classes`` come from the data module, so any dataset composes with any family of the same task
+(:data:`hypergen.tasks.TASKS`: classifiers with classification datasets, ``gpt`` with token datasets) whose input
+rank fits.
 """
 
 from __future__ import annotations
@@ -21,15 +23,17 @@ from lightning.pytorch.loggers import Logger  # noqa: E402
 
 from hypergen.archs import get_family, list_families  # noqa: E402
 from hypergen.data.datamodule import TaskDataModule  # noqa: E402
+from hypergen.data.registry import get_dataset_class, list_datasets  # noqa: E402
 from hypergen.graph.data import DEFAULT_VIRTUAL_EDGE_CUTOFF  # noqa: E402
 from hypergen.train.app import ConfigError  # noqa: E402
 from hypergen.train.archs import ArchPool  # noqa: E402
 from hypergen.train.callbacks import ExportGHN, LastCheckpoint  # noqa: E402
 from hypergen.train.module import GHNTrainingModule  # noqa: E402
+from hypergen.tasks import CLASSIFICATION, TASKS  # noqa: E402
 
 __all__ = [
     "build_arch_pool", "build_callbacks", "build_datamodule", "build_module", "build_trainer", "check_task_fits",
-    "final_metrics", "seed_everything",
+    "datasets_for_task", "final_metrics", "seed_everything",
 ]
 
 log = logging.getLogger(__name__)
@@ -48,18 +52,40 @@ def build_datamodule(cfg: Mapping[str, Any]) -> TaskDataModule:
     return instantiate(cfg)
 
 
-def check_task_fits(family: str, dataset: str, input_shape: Sequence[int]) -> None:
-    """Check that architectures of ``family`` can take samples of ``input_shape``.
+def datasets_for_task(task: str) -> list[str]:
+    """Registered datasets (``data.name``) of ``task``, sorted."""
+    return [name for name in list_datasets() if get_dataset_class(name).task == task]
+
+
+def check_task_fits(family: str, dataset: str, input_shape: Sequence[int], task: str = CLASSIFICATION) -> None:
+    """Check that architectures of ``family`` are trained for the dataset's ``task`` and take samples of
+    ``input_shape``.
+
+    Args:
+        family: ``archs.family``.
+        dataset: ``data.name`` (for the message).
+        input_shape: one sample's shape, e.g. ``[1, 28, 28]`` or ``[T]`` for token windows.
+        task: the dataset's task (:data:`hypergen.tasks.TASKS`).
 
     Raises:
         KeyError: unknown family (lists the registered ones).
-        ConfigError: (a ``ValueError``) the family's input rank differs from the data's; names both config keys and
-            the families that fit.
+        ConfigError: (a ``ValueError``, one line) the family's task differs from the dataset's, or its input rank
+            differs from the data's; names both config keys and the families (and datasets) that fit.
     """
     accepted = get_family(family)
+    if accepted.task != task:
+        families = [name for name in list_families() if get_family(name).task == task]
+        datasets = datasets_for_task(accepted.task)
+        raise ConfigError(
+            f"archs.family={family!r} is a {accepted.task} family ({TASKS.get(accepted.task, '?')}), but "
+            f"data.name={dataset!r} is a {task} dataset ({TASKS.get(task, '?')}). Choose a {task} family "
+            f"(archs.family: one of {families}) or a {accepted.task} dataset (data=...: "
+            f"{f'one of {datasets}' if datasets else 'none is registered'})."
+        )
     rank = len(input_shape)
     if rank not in accepted.input_ranks:
-        fitting = [name for name in list_families() if rank in get_family(name).input_ranks]
+        fitting = [name for name in list_families()
+                   if rank in get_family(name).input_ranks and get_family(name).task == task]
         raise ConfigError(
             f"archs.family={family!r} takes inputs shaped {accepted.input_description}, but data.name={dataset!r} "
             f"gives samples of shape {list(input_shape)}. Choose a family that fits this data "
@@ -80,7 +106,8 @@ def build_arch_pool(cfg: Mapping[str, Any], datamodule: TaskDataModule,
     if given:
         raise ConfigError(f"archs.{given[0]} is taken from the data module (data=...) or the GHN (ghn.max_distance); "
                          "remove it from the archs config")
-    check_task_fits(cfg["family"], datamodule.hparams.get("name", "?"), datamodule.input_shape)
+    check_task_fits(cfg["family"], datamodule.hparams.get("name", "?"), datamodule.input_shape,
+                    datamodule.spec.task)
     return instantiate(cfg, input_shape=list(datamodule.input_shape), num_classes=datamodule.num_classes,
                        virtual_edge_cutoff=virtual_edge_cutoff)
 

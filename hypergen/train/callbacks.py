@@ -80,16 +80,18 @@ def heldout_summary(archs: Any) -> str:
 class ExportGHN(Callback):
     """At the end of ``fit``, saves the best GHN with :func:`hypergen.save_ghn`, writes its metrics next to it
     (``metrics.json``) with the specs of the held-out nets they were measured on (:data:`HELDOUT_FILE`, read by
-    ``hypergen-eval run_dir=...``) and logs a summary line: held-out accuracy of predicted weights (no training) next to random
-    init.
+    ``hypergen-eval run_dir=...``) and logs a summary line: held-out accuracy and loss of predicted weights (no
+    training) next to random init.
 
     The GHN is rebuilt from a checkpoint file (the best by ``monitor``; the last one when no validation ran) with
     ``load_from_checkpoint``, so the live module, which may be wrapped or sharded, is never touched.
 
     Args:
         path: the ``.safetensors`` file to write.
-        monitor: metric that picks the best validation (higher is better), as the best checkpoint's ``monitor``.
-        baseline: metric of the same held-out nets with PyTorch's default init.
+        monitor: metric that picks the best validation, as the best checkpoint's ``monitor`` (whose ``mode`` says
+            whether higher or lower is better): ``val/acc`` for classifiers, ``val/loss`` for language models.
+        baseline: accuracy of the same held-out nets with PyTorch's default init (its loss, ``val/loss_random_init``,
+            is reported next to ``val/loss`` when logged).
 
     Attributes:
         records: ``[{"step": int, "val/...": float}]``, one per validation (kept in checkpoints).
@@ -160,9 +162,13 @@ class ExportGHN(Callback):
             log.info("exported the %s GHN weights to %s; they were not validated, so the accuracy of %s is not "
                      "measured (validate at the end with trainer.val_check_interval)", which, self.path, what)
             return
-        log.info("held-out %s: predicted weights %.1f%% top-1 (no training) vs random init %.1f%% "
-                 "[%s validation, step %d; GHN saved to %s]", what, 100 * record[self.monitor],
-                 100 * record[self.baseline], which, record["step"], self.path)
+        loss = ""
+        if "val/loss" in record and "val/loss_random_init" in record:
+            loss = (f", cross-entropy {record['val/loss']:.4g} vs {record['val/loss_random_init']:.4g}"
+                    + (f" (perplexity {record['val/ppl']:.4g})" if "val/ppl" in record else ""))
+        log.info("held-out %s: predicted weights %.1f%% top-1 (no training) vs random init %.1f%%%s "
+                 "[%s validation by %s, step %d; GHN saved to %s]", what, 100 * record.get("val/acc", math.nan),
+                 100 * record[self.baseline], loss, which, self.monitor, record["step"], self.path)
 
 
 def arch_key_digest(key: str) -> str:
@@ -234,7 +240,8 @@ class ProgressLog(Callback):
         every_seconds: seconds between lines (0: no time-based lines).
         when: ``"auto"`` (only when neither stdout nor stderr is a terminal, or the progress bar is off), ``"always"``
             or ``"never"`` (see :data:`PROGRESS_WHEN`).
-        metric: the validation metric shown (a fraction, printed as a percentage).
+        metric: the validation metric shown: ``*acc`` metrics (fractions) print as percentages, others (losses,
+            perplexities) as numbers.
 
     Raises:
         ValueError: ``when`` is not one of :data:`PROGRESS_WHEN`, or an interval is negative.
@@ -298,5 +305,6 @@ class ProgressLog(Callback):
         parts.append(f"ETA {format_duration(per_step * (total - step))}")
         if self._validation is not None:
             value, at = self._validation
-            parts.append(f"{self.metric} {100 * value:.1f}% (step {at})")
+            shown = f"{100 * value:.1f}%" if self.metric.endswith("acc") else f"{value:.4g}"
+            parts.append(f"{self.metric} {shown} (step {at})")
         return " | ".join(parts)

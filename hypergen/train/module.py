@@ -8,12 +8,12 @@ ensure_torchvision_importable()  # lightning imports torchmetrics, which imports
 
 import copy  # noqa: E402
 import logging  # noqa: E402
+import math  # noqa: E402
 from functools import partial  # noqa: E402
 from typing import Any  # noqa: E402
 
 import lightning.pytorch as pl  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 from torch import Tensor  # noqa: E402
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn  # noqa: E402
 
@@ -23,6 +23,7 @@ from hypergen.archs.cache import TracedArch  # noqa: E402
 from hypergen.evaluate.diversity import same_shape_similarity  # noqa: E402
 from hypergen.ghn import GHNConfig, GraphHyperNetwork  # noqa: E402
 from hypergen.graph.data import batch_graphs  # noqa: E402
+from hypergen.tasks import LANGUAGE_MODEL, prediction_counts, prediction_loss  # noqa: E402
 from hypergen.train.archs import ArchPool  # noqa: E402
 from hypergen.train.schedule import warmup_cosine  # noqa: E402
 
@@ -33,13 +34,17 @@ log = logging.getLogger(__name__)
 
 class GHNTrainingModule(pl.LightningModule):
     """Trains a :class:`GraphHyperNetwork`: each step predicts the weights of ``meta_batch`` sampled architectures,
-    runs each on the image batch with :func:`torch.func.functional_call`, averages their cross-entropy and steps
-    the GHN. Each DDP rank draws its own architectures (see :class:`ArchPool`).
+    runs each on the data batch with :func:`torch.func.functional_call`, averages their cross-entropy and steps
+    the GHN. Each DDP rank draws its own architectures (see :class:`ArchPool`). The loss and accuracy follow the
+    family's task (:func:`hypergen.tasks.prediction_loss`): per sample for classifiers (logits ``[B, C]``), per token
+    position for language models (``gpt``: logits ``[B, T, V]`` for next tokens ``[B, T]``).
 
-    Validation reports the mean top-1 accuracy of predicted weights with no training (``val/acc``) on the pool's
-    held-out architectures, next to the same nets with PyTorch's default init (``val/acc_random_init``), and how
-    alike the predicted layers of equal shape are (``val/layer_similarity``, 1 = collapsed to one tensor per shape;
-    see :func:`~hypergen.evaluate.diversity.same_shape_similarity`). BatchNorm
+    Validation reports, on the pool's held-out architectures with predicted weights and no training, the mean over
+    nets of their top-1 accuracy (``val/acc``) and cross-entropy (``val/loss``; per sample or per token, summed over
+    the whole validation set and divided by its count), next to the same nets with PyTorch's default init
+    (``val/acc_random_init``, ``val/loss_random_init``); language models add ``val/ppl`` (``exp(val/loss)``). It also
+    reports how alike the predicted layers of equal shape are (``val/layer_similarity``, 1 = collapsed to one tensor
+    per shape; see :func:`~hypergen.evaluate.diversity.same_shape_similarity`). BatchNorm
     statistics of both are re-estimated on ``calibration_batches`` training batches first (stated, never implicit).
 
     Args:
@@ -79,8 +84,10 @@ class GHNTrainingModule(pl.LightningModule):
             self.ema.requires_grad_(False)  # updated by averaging, not by the optimiser (and ignored by DDP)
         self.calibration_batches = calibration_batches
         self._calibration: list[Tensor] = []
-        self._val_counts: Tensor | None = None  # [1 or 2, heldout, 2]: (predicted[, default]) x arch x (correct, total)
-        self._baseline_counts: Tensor | None = None  # [heldout, 2]: default init's (correct, total), measured once
+        self.task = archs.train_sampler.family.task  # hypergen.tasks.TASKS
+        # [1 or 2, heldout, 3]: (predicted[, default]) x arch x (summed cross-entropy, correct, predictions)
+        self._val_counts: Tensor | None = None
+        self._baseline_counts: Tensor | None = None  # [heldout, 3]: the same for default init, measured once
         self.last_arch_keys: list[str] = []  # keys of this rank's latest meta-batch (for tests and logs)
         self._last_step: tuple[list[TracedArch], Tensor, Tensor] | None = None
 
@@ -98,9 +105,9 @@ class GHNTrainingModule(pl.LightningModule):
         losses, correct = [], []
         for arch, params in zip(archs, predictions):
             model = materialize_buffers(arch.model, self.device).train()
-            logits = forward_with(model, params, x)
-            losses.append(F.cross_entropy(logits, y))
-            correct.append((logits.argmax(1) == y).float().mean())
+            loss, accuracy = prediction_loss(forward_with(model, params, x), y)
+            losses.append(loss)
+            correct.append(accuracy)
         return losses, correct, predictions
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
@@ -191,7 +198,7 @@ class GHNTrainingModule(pl.LightningModule):
         # 1.0 = the GHN gives every same-shape layer the same tensor (collapsed); default init is about 0
         similarity = [s for s in (same_shape_similarity(p.items()) for p in predicted) if s is not None]
         self._val_similarity = sum(similarity) / len(similarity) if similarity else float("nan")
-        self._val_counts = torch.zeros(kinds, len(heldout), 2, device=self.device)
+        self._val_counts = torch.zeros(kinds, len(heldout), 3, device=self.device)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
@@ -200,19 +207,27 @@ class GHNTrainingModule(pl.LightningModule):
             for which, (weights, buffers) in enumerate(pairs):
                 with torch.no_grad():
                     logits = forward_with(model, {**weights, **buffers}, x)
-                self._val_counts[which, a, 0] += (logits.argmax(1) == y).sum()
-                self._val_counts[which, a, 1] += y.numel()
+                self._val_counts[which, a] += prediction_counts(logits, y)
 
     def on_validation_epoch_end(self) -> None:
-        counts = self.trainer.strategy.reduce(self._val_counts, reduce_op="sum")  # [1 or 2, heldout, 2]
+        counts = self.trainer.strategy.reduce(self._val_counts, reduce_op="sum")  # [1 or 2, heldout, 3]
         if self._baseline_counts is None:
             self._baseline_counts = counts[1].clone()
-        acc = counts[0, :, 0] / counts[0, :, 1].clamp(min=1)  # [heldout]
-        baseline = self._baseline_counts[:, 0] / self._baseline_counts[:, 1].clamp(min=1)
-        self.log_dict({"val/acc": acc.mean(), "val/acc_random_init": baseline.mean(), "val/acc_best_arch": acc.max()},
-                      prog_bar=True, sync_dist=False)
+        loss, acc = self._per_net(counts[0])  # [heldout] each
+        baseline_loss, baseline_acc = self._per_net(self._baseline_counts)
+        metrics = {"val/acc": acc.mean(), "val/acc_random_init": baseline_acc.mean(), "val/acc_best_arch": acc.max(),
+                   "val/loss": loss.mean(), "val/loss_random_init": baseline_loss.mean()}
+        self.log_dict(metrics, prog_bar=True, sync_dist=False)
+        if self.task == LANGUAGE_MODEL:
+            self.log("val/ppl", math.exp(min(float(metrics["val/loss"]), 700.0)), sync_dist=False)  # no overflow
         self.log("val/layer_similarity", self._val_similarity, sync_dist=False)
         self._val_params = []
+
+    @staticmethod
+    def _per_net(counts: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean cross-entropy and top-1 of each net ``[heldout]`` from its ``[heldout, 3]`` summed counts."""
+        total = counts[:, 2].clamp(min=1)
+        return counts[:, 0] / total, counts[:, 1] / total
 
     # --- checkpoints ----------------------------------------------------------------------------------------------
 
@@ -224,6 +239,12 @@ class GHNTrainingModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self._calibration = list(checkpoint.get("hypergen_calibration", []))
         baseline = checkpoint.get("hypergen_baseline_counts")
+        if baseline is not None and baseline.shape[-1] == 2:
+            # written before validation losses existed: (correct, total) only. The default init, the calibration
+            # batches and the validation set are fixed, so measuring it again reproduces its accuracy.
+            log.info("the checkpoint's default-init baseline has no loss (an older checkpoint); it is measured again "
+                     "at the next validation")
+            baseline = None
         self._baseline_counts = baseline.to(self.device) if baseline is not None else None
 
     def export_ghn(self) -> GraphHyperNetwork:

@@ -50,8 +50,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         cfg: the composed config; ``cfg.paths.output_dir`` is the run directory.
 
     Returns:
-        The final metrics: ``val/acc``, ``val/acc_random_init``... of the exported (best) GHN, and the trainer's last
-        logged values for the rest.
+        The final metrics: ``val/acc``, ``val/acc_random_init``, ``val/loss``, ``val/loss_random_init`` (and
+        ``val/ppl`` for language models)... of the exported GHN (the best by ``monitor.metric``), and the trainer's
+        last logged values for the rest.
 
     Raises:
         ValueError: the architecture family cannot take the dataset's inputs (names both), or a config entry is

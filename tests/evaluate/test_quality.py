@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch import nn
 
+from hypergen.apply.functional import forward_with
 from hypergen.archs import ArchSampler
 from hypergen.archs.cache import ArchCache
 from hypergen.evaluate.quality import (
@@ -57,3 +58,18 @@ def test_predicted_quality_of_an_untrained_ghn_on_sampled_nets():
     assert quality.similarity is None or quality.similarity < 0.95  # layers of a shape differ
     with pytest.raises(ValueError, match="at least one net"):
         predicted_quality(GraphHyperNetwork(GHNConfig(hidden=32, heads=4)), [], [x], [(x, y)])
+
+
+def test_accuracy_with_counts_every_token_position_of_a_language_model():
+    spec = {"family": "gpt", "input_shape": [16], "num_classes": 50, "depth": 1, "width": 16, "heads": 2,
+            "mlp_ratio": 2.0, "norm": "ln", "pos_embedding": "learned", "tie_embeddings": False, "dense": False}
+    traced = ArchCache().get(spec)
+    torch.manual_seed(0)
+    params = {n: torch.randn(p.shape) for n, p in traced.model.named_parameters()}
+    x = torch.randint(0, 50, (6, 16))
+    y = torch.roll(x, -1, dims=1)
+    batches = [(x[:4], y[:4]), (x[4:], y[4:])]  # 64 + 32 token positions
+    acc = accuracy_with(traced.model, params, [x], batches)
+    with torch.no_grad():
+        expected = (forward_with(traced.model.eval(), params, x).argmax(-1) == y).float().mean().item()
+    assert acc == pytest.approx(expected, abs=1e-7) and 0 < expected < 1

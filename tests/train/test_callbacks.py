@@ -53,6 +53,17 @@ def test_progress_lines_report_step_loss_speed_eta_and_validation(caplog):
     assert speed > 0 and eta == format_duration(speed * 4)  # 4 steps left at step 3
 
 
+def test_progress_lines_show_a_loss_metric_as_a_number(caplog):
+    with caplog.at_level(logging.INFO, logger="hypergen.train.callbacks"):
+        trainer = _fit(ProgressLog(every_n_steps=0, every_seconds=0, when="always", metric="val/loss"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "hypergen.train.callbacks"]
+    assert lines[-1].endswith(" | finished after " + lines[-1].split(" | finished after ")[1])
+    shown = re.search(r"\| val/loss ([\d.]+) \(step 4\)", lines[-1])
+    assert shown, lines  # a cross-entropy (about ln 10 = 2.3 here), not a percentage
+    assert float(shown.group(1)) == pytest.approx(float(trainer.callback_metrics["val/loss"]), rel=1e-3)
+    assert 1.0 < float(shown.group(1)) < 5.0
+
+
 def test_time_based_lines(caplog):
     clock = iter(range(0, 10_000, 100))  # every reading of the clock is 100 s later
     progress = ProgressLog(every_n_steps=0, every_seconds=150, when="always")

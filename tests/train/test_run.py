@@ -109,10 +109,17 @@ def test_default_init_baseline_is_measured_once_and_kept_in_checkpoints(fitted):
     with open(run_dir / "csv" / "version_0" / "metrics.csv") as f:
         baselines = [float(r["val/acc_random_init"]) for r in csv.DictReader(f) if r["val/acc_random_init"]]
     assert len(baselines) == 2 and baselines[0] == baselines[1]  # validations at steps 20 and 40
+    with open(run_dir / "csv" / "version_0" / "metrics.csv") as f:
+        losses = [float(r["val/loss_random_init"]) for r in csv.DictReader(f) if r["val/loss_random_init"]]
+    assert len(losses) == 2 and losses[0] == losses[1]
     counts = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu",
                         weights_only=False)["hypergen_baseline_counts"]
-    assert counts.shape == (2, 2) and counts[:, 1].tolist() == [128.0, 128.0]  # 2 nets x (correct, total) on 128
-    assert (counts[:, 0] / 128).mean().item() == pytest.approx(baselines[0], abs=1e-6)
+    # 2 nets x (summed cross-entropy, correct, total) on 128 images
+    assert counts.shape == (2, 3) and counts[:, 2].tolist() == [128.0, 128.0]
+    assert (counts[:, 1] / 128).mean().item() == pytest.approx(baselines[0], abs=1e-6)
+    assert (counts[:, 0] / 128).mean().item() == pytest.approx(losses[0], rel=1e-6)
+    # default-init MLPs on 10 classes: a little above chance level ln 10 = 2.30
+    assert math.log(10) - 0.2 < losses[0] < math.log(10) + 1.0
 
 
 @pytest.mark.parametrize("override, message", [

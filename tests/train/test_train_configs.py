@@ -1,6 +1,7 @@
 """The Hydra configs in ``conf/``: every group option composes, resolves and builds its object; the data decides the
 architectures' task; defaults are a laptop CPU run logging to W&B offline."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import OmegaConf
@@ -19,6 +21,9 @@ from hypergen.ghn import GHNConfig
 from hypergen.ghn.decoders import ParamDecoder, build_decoder, list_decoders
 from hypergen.ghn.gnn import list_gnns
 from hypergen.train import builders
+from hypergen.train.app import check_argument_types
+from hypergen.tasks import CLASSIFICATION
+from hypergen.train.archs import ArchPool
 from hypergen.train.callbacks import ExportGHN, LastCheckpoint, ProgressLog
 from hypergen.train.run import CONF_DIR_ENV, config_dir
 
@@ -61,20 +66,35 @@ def test_config_groups_mirror_the_registries(group, key, registered):
     assert set(files) - set(variants) == set(registered()), f"conf/{group}/ must have one yaml per registry entry"
 
 
-#: A data option whose samples each input rank takes (gpt's rank 1: flattened MNIST-1D until there is token data).
+#: A data option whose samples each classifier input rank takes.
 _DATA_FOR_RANK = {3: ["data=fashion_mnist"], 2: ["data=mnist1d"],
                   1: ["data=mnist1d", "data.dataset_options={flatten: true}"]}
+#: The (input shape, vocabulary) of a token dataset, for language-model families while none is registered.
+_TOKEN_TASK = ([64], 256)
+
+
+def _pool_of(cfg, family) -> tuple[ArchPool, list[int]]:
+    """The pool of ``cfg.archs`` for its composed data, or for :data:`_TOKEN_TASK` when the family's task has no
+    registered dataset (language models before the text dataset)."""
+    if family.task == CLASSIFICATION or builders.datasets_for_task(family.task):
+        datamodule = builders.build_datamodule(cfg.data)
+        pool = builders.build_arch_pool(cfg.archs, datamodule, virtual_edge_cutoff=cfg.ghn.max_distance)
+        return pool, list(datamodule.input_shape)
+    input_shape, vocab = _TOKEN_TASK
+    return instantiate(cfg.archs, input_shape=input_shape, num_classes=vocab,
+                       virtual_edge_cutoff=cfg.ghn.max_distance), input_shape
 
 
 @pytest.mark.parametrize("archs", sorted(_group_files("archs")))
 def test_every_arch_config_builds_its_family(tmp_path, archs):
     family = get_family(_compose(tmp_path, f"archs={archs}").archs.family)
-    cfg = _compose(tmp_path, f"archs={archs}", *_DATA_FOR_RANK[family.input_ranks[-1]])
-    datamodule = builders.build_datamodule(cfg.data)
-    pool = builders.build_arch_pool(cfg.archs, datamodule, virtual_edge_cutoff=cfg.ghn.max_distance)
+    data = _DATA_FOR_RANK[family.input_ranks[-1]] if family.task == CLASSIFICATION else [
+        f"data={name}" for name in builders.datasets_for_task(family.task)[:1]]
+    cfg = _compose(tmp_path, f"archs={archs}", *data)
+    pool, input_shape = _pool_of(cfg, family)
     assert len(pool.heldout_specs) == cfg.archs.heldout_count
     for spec in [pool.train_sampler.sample(i) for i in range(2)]:
-        assert spec["family"] == family.name and spec["input_shape"] == list(datamodule.input_shape)
+        assert spec["family"] == family.name and spec["input_shape"] == input_shape
         model = build(spec, "meta")
         out = model(family.example_input(spec, 2, torch.device("meta")))
         assert tuple(out.shape) == family.output_shape(spec, 2)
@@ -191,6 +211,16 @@ def test_family_that_cannot_take_the_data_is_an_error_naming_both(tmp_path, data
         builders.build_arch_pool(cfg.archs, builders.build_datamodule(cfg.data))
 
 
+def test_language_model_family_on_classification_data_fails_before_training(tmp_path):
+    # flattened MNIST-1D has gpt's input rank ([40]) but float signals and labels, not token ids and next tokens
+    cfg = _compose(tmp_path, "archs=gpt", "data=mnist1d", "data.dataset_options={flatten: true}")
+    with pytest.raises(ValueError, match=r"^archs\.family='gpt' is a language_model family .* but data\.name='mnist1d' "
+                                         r"is a classification dataset .*Choose a classification family "
+                                         r"\(archs\.family: one of \['cnn1d', 'deepnets', 'mlp', 'mobilenet', "
+                                         r"'resnet', 'vit'\]\) or a language_model dataset \(data=\.\.\.: "):
+        builders.build_arch_pool(cfg.archs, builders.build_datamodule(cfg.data))
+
+
 def test_pool_and_ghn_must_agree_on_the_shortest_path_cutoff(tmp_path):
     cfg = _compose(tmp_path, "archs=mlp", "ghn.max_distance=20")
     pool = builders.build_arch_pool(cfg.archs, builders.build_datamodule(cfg.data), virtual_edge_cutoff=20)
@@ -221,6 +251,50 @@ def test_default_callbacks(tmp_path):
     assert (progress.every_n_steps, progress.every_seconds, progress.when) == (50, 300, "auto")
     with pytest.raises(ValueError, match="callbacks.bad has no _target_"):
         builders.build_callbacks({"bad": {"x": 1}}, has_logger=True)
+
+
+def test_monitor_picks_the_best_ghn_and_the_progress_metric(tmp_path):
+    cfg = _compose(tmp_path, "monitor.metric=val/loss", "monitor.mode=min")
+    best, export, _, progress, _ = builders.build_callbacks(cfg.callbacks, has_logger=True)
+    assert (best.monitor, best.mode) == ("val/loss", "min")
+    assert export.monitor == progress.metric == "val/loss"
+
+
+#: conf/data/text.yaml as the token dataset's config is expected to read, for checkouts without it.
+_TEXT_DATA_STAND_IN = """_target_: hypergen.data.datamodule.TaskDataModule
+name: text
+root: null
+batch_size: 32
+num_workers: 0
+val_fraction: 0.1
+seed: ${seed}
+download: false
+train_subset: null
+eval_subset: 1000
+dataset_options: {context: 64, tokenizer: bpe, vocab_size: 2048, max_chars: 2000000}
+"""
+
+
+def test_experiment_text_gpt_cpu(tmp_path, monkeypatch):
+    if not (config_dir() / "data" / "text.yaml").is_file():  # before the text dataset: a copy of conf/ with a stand-in
+        conf = tmp_path / "conf"
+        shutil.copytree(config_dir(), conf)
+        (conf / "data" / "text.yaml").write_text(_TEXT_DATA_STAND_IN)
+        monkeypatch.setenv(CONF_DIR_ENV, str(conf))
+    cfg = _compose(tmp_path, "experiment=text_gpt_cpu")
+    check_argument_types(cfg)
+    assert (cfg.data.dataset_options.context, cfg.data.batch_size, cfg.module.meta_batch) == (64, 16, 4)
+    assert (cfg.trainer.max_steps, cfg.trainer.val_check_interval) == (1200, 300)  # sized in the experiment's comment
+    assert cfg.name == "text_gpt_cpu" and (cfg.archs.family, cfg.data.name) == ("gpt", "text")
+    assert (cfg.monitor.metric, cfg.monitor.mode, cfg.optimized_metric) == ("val/loss", "min", "val/loss")
+    best, export, _, progress, _ = builders.build_callbacks(cfg.callbacks, has_logger=True)
+    assert (best.monitor, best.mode, export.monitor, progress.metric) == ("val/loss", "min", "val/loss", "val/loss")
+    vocab = cfg.data.dataset_options.vocab_size
+    pool = instantiate(cfg.archs, input_shape=[cfg.data.dataset_options.context], num_classes=vocab,
+                       virtual_edge_cutoff=cfg.ghn.max_distance)
+    specs = [a.spec for a in pool.batch(0, 0, 1, cfg.module.meta_batch)] + pool.heldout_specs
+    lo, hi = cfg.archs.param_bounds
+    assert all(lo <= count_params(s) <= hi for s in specs)
 
 
 def test_cpu_and_ddp_trainers(tmp_path):

@@ -1,0 +1,82 @@
+"""Tasks a net is trained and scored on, and the one loss/accuracy used for all of them.
+
+A task names what a dataset yields and what an architecture family predicts, so the two can be matched before a
+run starts (:func:`hypergen.train.builders.check_task_fits`):
+
+- ``"classification"``: inputs ``[B, *input_shape]`` and labels ``[B]``; the net gives logits ``[B, num_classes]``.
+- ``"language_model"``: token ids ``[B, T]`` and next tokens ``[B, T]``; the net gives logits ``[B, T, vocab]``.
+
+Both are scored the same way, per *prediction* (a sample, or a token position): the logits' last axis is the class
+axis and every other axis indexes predictions, so :func:`prediction_loss` is the mean cross-entropy over samples or
+over all token positions, and :func:`prediction_counts` sums what a mean over a whole validation set needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["CLASSIFICATION", "LANGUAGE_MODEL", "TASKS", "check_task", "prediction_counts", "prediction_loss"]
+
+CLASSIFICATION = "classification"
+LANGUAGE_MODEL = "language_model"
+
+#: Known tasks: name -> what the data and the net's output are (for messages).
+TASKS: Mapping[str, str] = {
+    CLASSIFICATION: "inputs [B, *input_shape] with labels [B]; logits [B, num_classes]",
+    LANGUAGE_MODEL: "token ids [B, T] with next tokens [B, T]; logits [B, T, vocab]",
+}
+
+
+def check_task(task: str, where: str) -> str:
+    """Return ``task`` if it is one of :data:`TASKS`.
+
+    Raises:
+        ValueError: an unknown task; names ``where`` it was declared and lists the known ones.
+    """
+    if task not in TASKS:
+        raise ValueError(f"{where}: unknown task {task!r}; known tasks: {sorted(TASKS)}")
+    return task
+
+
+def _flatten(logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    """``logits [..., C]`` and ``targets [...]`` as ``[N, C]`` and ``[N]`` (one row per prediction)."""
+    if logits.dim() != targets.dim() + 1 or logits.shape[:-1] != targets.shape:
+        raise ValueError(f"logits of shape {list(logits.shape)} do not fit targets of shape {list(targets.shape)}: "
+                         "expected logits [B, C] for labels [B] (classification) or [B, T, V] for next tokens [B, T] "
+                         "(language model); check that the architecture family fits the dataset")
+    return logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+
+
+def prediction_loss(logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean cross-entropy and top-1 accuracy over all predictions of a batch.
+
+    Args:
+        logits: ``[B, C]`` (classification) or ``[B, T, V]`` (language model).
+        targets: int64 ``[B]`` or ``[B, T]``, the logits' shape without the class axis.
+
+    Returns:
+        ``(loss [], accuracy [])``: the loss is differentiable; the accuracy is a fraction in ``[0, 1]``.
+
+    Raises:
+        ValueError: the shapes do not fit (names both).
+    """
+    flat_logits, flat_targets = _flatten(logits, targets)
+    loss = F.cross_entropy(flat_logits, flat_targets)
+    accuracy = (flat_logits.detach().argmax(-1) == flat_targets).float().mean()
+    return loss, accuracy
+
+
+def prediction_counts(logits: Tensor, targets: Tensor) -> Tensor:
+    """Sums for means over many batches: ``[summed cross-entropy, correct top-1, predictions]`` (float32 ``[3]``).
+
+    Summing these over batches (and processes) and dividing by the count gives the exact per-sample or per-token
+    mean, whatever the batch sizes. Shapes as in :func:`prediction_loss`.
+    """
+    flat_logits, flat_targets = _flatten(logits, targets)
+    summed = F.cross_entropy(flat_logits.float(), flat_targets, reduction="sum")
+    correct = (flat_logits.argmax(-1) == flat_targets).sum()
+    return torch.stack([summed, correct.float(), torch.tensor(float(flat_targets.numel()), device=summed.device)])
