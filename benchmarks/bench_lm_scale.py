@@ -82,7 +82,7 @@ def _text_task(options: dict[str, Any], windows: int) -> dict[str, Any]:
     vocab = int(spec.num_classes)
     counts = torch.zeros(vocab, dtype=torch.long)
     if callable(getattr(spec, "tokens", None)):  # the whole training token stream, when the spec exposes it
-        counts += torch.bincount(torch.as_tensor(spec.tokens("train"), dtype=torch.long), minlength=vocab)
+        counts += torch.bincount(torch.tensor(spec.tokens("train"), dtype=torch.long), minlength=vocab)
     else:
         for x, _ in spec.load("train"):
             counts += torch.bincount(x, minlength=vocab)

@@ -130,8 +130,10 @@ def lm_init_fields(init: str) -> tuple[str, str, str]:
 
 
 def _warm_steps_to(curves: dict[str, Curve], loss: float) -> int | None:
-    """The fewest warm-start steps after which the default-init net's test loss is ``<= loss`` (None: no warm start
-    gets there, or there are none)."""
+    """The fewest warm-start steps after which the default-init net's test loss is ``<= loss`` (0: default init
+    itself is; None: no warm start gets there, or there are none)."""
+    if curves["default"].loss[0] <= loss:
+        return 0
     warm = sorted((int(name.removeprefix(WARM_START_PREFIX)), curve) for name, curve in curves.items()
                   if name not in INITS)
     return next((steps for steps, curve in warm if curve.loss[0] <= loss), None)
@@ -307,6 +309,17 @@ def plot_curves(results: Sequence[TargetResult], path: Path, title: str) -> None
     fig.savefig(path)
 
 
+def _warm_start_yardstick(worth: int | None, references: Sequence[str]) -> str:
+    """One sentence: how many warm-start steps of the default-init net the GHN init's loss is worth (mean curves)."""
+    if worth == 0:
+        return "Warm-start yardstick: default init with no training is already as low as the GHN init's loss."
+    if worth is None:
+        steps = ", ".join(r.removeprefix(WARM_START_PREFIX) for r in references)
+        return f"Warm-start yardstick: no warm start ({steps} steps) gets as low as the GHN init's loss (mean curves)."
+    return (f"Warm-start yardstick: the default-init net trained {worth} steps (constant learning rate) gets as low "
+            "as the GHN init's loss (mean curves).")
+
+
 def write_report(results: Sequence[TargetResult], out_dir: str | Path, title: str, command: str,
                  settings: str = "") -> dict[str, Path]:
     """Write the comparison into ``out_dir``: ``eval.md`` (summary table, settings, command), ``summary.csv``,
@@ -339,12 +352,7 @@ def write_report(results: Sequence[TargetResult], out_dir: str | Path, title: st
                   "order with a constant learning rate, then fine-tuned like the others); means over the targets:",
                   "", lm_reference_table(rows, references) if lm else reference_table(rows, references)]
         if lm:
-            worth = rows[-1]["warm_steps_to_ghn_init"]
-            notes += ["", "Warm-start yardstick: " + (
-                f"the default-init net trained {worth} steps (constant learning rate) gets as low as the GHN init's "
-                "loss (mean curves)" if worth is not None else
-                f"no warm start ({', '.join(r.removeprefix(WARM_START_PREFIX) for r in references)} steps) gets as "
-                "low as the GHN init's loss (mean curves)") + "."]
+            notes += ["", _warm_start_yardstick(rows[-1]["warm_steps_to_ghn_init"], references)]
     if missing:
         notes.append(f"Parameters the GHN did not predict (they kept their default init): {missing}.")
     paths["markdown"].write_text(f"# {title}\n\n" + "\n".join(notes) + "\n")

@@ -89,6 +89,8 @@ def test_loss_yardsticks_and_report(tmp_path):
     assert mean["final_loss_default"] == 3.2 and mean["final_acc_default"] == 0.3
     never = summarize([_lm_result("b", ghn=[4.0, 3.9, 3.8, 3.7], default=[5.5, 4.5, 4.2, 4.1])])[0]
     assert never["default_steps_to_ghn_init"] is None and never["warm_steps_to_ghn_init"] is None
+    worse = summarize([_lm_result("c", ghn=[6.0, 4.0, 3.0, 2.0], default=[5.5, 4.5, 3.8, 3.2], warm={10: [4.6] * 4})])
+    assert worse[0]["default_steps_to_ghn_init"] == 0 and worse[0]["warm_steps_to_ghn_init"] == 0  # worth nothing
     assert never["ghn_steps_to_default_final"] == 0  # the GHN init starts below default init's final 4.1
 
     paths = write_report([result], tmp_path, "lm", "cmd")
