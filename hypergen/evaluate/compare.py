@@ -164,7 +164,7 @@ def compare_inits(target: EvalTarget, ghn: GraphHyperNetwork, train_batches: Cal
 def _log_result(result: TargetResult) -> None:
     ghn, default = result.curves["ghn"], result.curves["default"]
     if result.task == LANGUAGE_MODEL:
-        log.info("%s: test loss %.3f (ppl %.1f) -> %.3f from GHN init, %.3f (ppl %.1f) -> %.3f from default init",
+        log.info("%s: test loss %.3f (ppl %.4g) -> %.3f from GHN init, %.3f (ppl %.4g) -> %.3f from default init",
                  result.name, ghn.loss[0], perplexity(ghn.loss[0]), ghn.final_loss, default.loss[0],
                  perplexity(default.loss[0]), default.final_loss)
         return

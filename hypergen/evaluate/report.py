@@ -195,6 +195,11 @@ def _loss(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _ppl(value: float) -> str:
+    """A perplexity: one decimal, or scientific notation from 100,000 on (default init of a tied head: ~1e8)."""
+    return f"{value:.1f}" if value < 1e5 else f"{value:.2e}"
+
+
 def _steps(value: int | None, total: int) -> str:
     return f"> {total}" if value is None else str(value)
 
@@ -211,8 +216,8 @@ def lm_markdown_table(rows: Sequence[dict[str, Any]]) -> str:
         reach = "never" if r["ghn_steps_to_default_final"] is None else f"{r['ghn_steps_to_default_final']}"
         worth = _steps(r["default_steps_to_ghn_init"], r["steps"])
         name = f"**{r['target']}**" if r["target"] == "mean" else r["target"]
-        lines.append(f"| {name} | {r['params']:,.0f} | {_loss(r['loss0_ghn'])} ({r['ppl0_ghn']:.1f}) | "
-                     f"{_loss(r['loss0_default'])} ({r['ppl0_default']:.1f}) | {_loss(r['final_loss_ghn'])} / "
+        lines.append(f"| {name} | {r['params']:,.0f} | {_loss(r['loss0_ghn'])} ({_ppl(r['ppl0_ghn'])}) | "
+                     f"{_loss(r['loss0_default'])} ({_ppl(r['ppl0_default'])}) | {_loss(r['final_loss_ghn'])} / "
                      f"{_pct(r['final_acc_ghn'])}% | {_loss(r['final_loss_default'])} / "
                      f"{_pct(r['final_acc_default'])}% "
                      f"| {reach} / {r['steps']} | {worth} | {_sim(r['similarity_ghn'])} / "
@@ -229,7 +234,7 @@ def lm_reference_table(rows: Sequence[dict[str, Any]], references: Sequence[str]
     for init in ("ghn", *references):
         start, final, steps = lm_init_fields(init)
         reach = "never" if mean[steps] is None else str(mean[steps])
-        lines.append(f"| {_label(init)} | {_loss(mean[start])} ({perplexity(mean[start]):.1f}) | "
+        lines.append(f"| {_label(init)} | {_loss(mean[start])} ({_ppl(perplexity(mean[start]))}) | "
                      f"{_loss(mean[final])} | {reach} / {mean['steps']} |")
     return "\n".join(lines)
 

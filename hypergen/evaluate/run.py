@@ -191,7 +191,7 @@ def _log_lm_summary(rows: Sequence[dict[str, Any]], nets: int, steps: int, warm_
 
     mean = rows[-1]
     worth, reach = mean["default_steps_to_ghn_init"], mean["ghn_steps_to_default_final"]
-    log.info("mean over %d nets: no training loss %.3f (ppl %.1f, GHN) vs %.3f (ppl %.1f, default); after %d steps "
+    log.info("mean over %d nets: no training loss %.3f (ppl %.4g, GHN) vs %.3f (ppl %.4g, default); after %d steps "
              "%.3f vs %.3f; GHN init reaches default init's final loss %s; default init needs %s steps to reach the "
              "GHN init's loss. Report: %s", nets, mean["loss0_ghn"], mean["ppl0_ghn"], mean["loss0_default"],
              mean["ppl0_default"], steps, mean["final_loss_ghn"], mean["final_loss_default"],
