@@ -13,13 +13,16 @@ over all token positions, and :func:`prediction_counts` sums what a mean over a 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["CLASSIFICATION", "LANGUAGE_MODEL", "TASKS", "check_task", "prediction_counts", "prediction_loss"]
+__all__ = ["CLASSIFICATION", "LANGUAGE_MODEL", "TASKS", "check_task", "logits_of", "perplexity", "prediction_counts",
+           "prediction_loss"]
 
 CLASSIFICATION = "classification"
 LANGUAGE_MODEL = "language_model"
@@ -42,6 +45,26 @@ def check_task(task: str, where: str) -> str:
     return task
 
 
+def logits_of(output: Any) -> Tensor:
+    """The logits of a model's output: the tensor itself, or the ``.logits`` of a Hugging Face output object.
+
+    Raises:
+        TypeError: ``output`` is neither a tensor nor has a tensor ``.logits`` (names its type).
+    """
+    if isinstance(output, Tensor):
+        return output
+    logits = getattr(output, "logits", None)
+    if isinstance(logits, Tensor):
+        return logits
+    raise TypeError(f"cannot read logits from a model output of type {type(output).__name__}: the model must return "
+                    "a logits tensor or an object with a .logits tensor (Hugging Face outputs)")
+
+
+def perplexity(loss: float) -> float:
+    """``exp(loss)`` of a mean next-token cross-entropy in nats (``inf`` where it overflows)."""
+    return math.exp(loss) if loss < 700 else math.inf
+
+
 def _flatten(logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
     """``logits [..., C]`` and ``targets [...]`` as ``[N, C]`` and ``[N]`` (one row per prediction)."""
     if logits.dim() != targets.dim() + 1 or logits.shape[:-1] != targets.shape:
@@ -51,11 +74,12 @@ def _flatten(logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
     return logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
 
 
-def prediction_loss(logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+def prediction_loss(logits: Tensor | Any, targets: Tensor) -> tuple[Tensor, Tensor]:
     """Mean cross-entropy and top-1 accuracy over all predictions of a batch.
 
     Args:
-        logits: ``[B, C]`` (classification) or ``[B, T, V]`` (language model).
+        logits: ``[B, C]`` (classification) or ``[B, T, V]`` (language model), or a Hugging Face output holding
+            them (``.logits``).
         targets: int64 ``[B]`` or ``[B, T]``, the logits' shape without the class axis.
 
     Returns:
@@ -64,19 +88,19 @@ def prediction_loss(logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
     Raises:
         ValueError: the shapes do not fit (names both).
     """
-    flat_logits, flat_targets = _flatten(logits, targets)
+    flat_logits, flat_targets = _flatten(logits_of(logits), targets)
     loss = F.cross_entropy(flat_logits, flat_targets)
     accuracy = (flat_logits.detach().argmax(-1) == flat_targets).float().mean()
     return loss, accuracy
 
 
-def prediction_counts(logits: Tensor, targets: Tensor) -> Tensor:
+def prediction_counts(logits: Tensor | Any, targets: Tensor) -> Tensor:
     """Sums for means over many batches: ``[summed cross-entropy, correct top-1, predictions]`` (float32 ``[3]``).
 
     Summing these over batches (and processes) and dividing by the count gives the exact per-sample or per-token
     mean, whatever the batch sizes. Shapes as in :func:`prediction_loss`.
     """
-    flat_logits, flat_targets = _flatten(logits, targets)
+    flat_logits, flat_targets = _flatten(logits_of(logits), targets)
     summed = F.cross_entropy(flat_logits.float(), flat_targets, reduction="sum")
     correct = (flat_logits.argmax(-1) == flat_targets).sum()
     return torch.stack([summed, correct.float(), torch.tensor(float(flat_targets.numel()), device=summed.device)])

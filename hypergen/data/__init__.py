@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hypergen.data.registry import AugmentConfig, DatasetSpec, Split, get_dataset_spec, list_datasets, register_dataset
+from hypergen.data.registry import (AugmentConfig, DatasetSpec, Split, get_dataset_class, get_dataset_spec,
+                                     list_datasets, register_dataset)
 from hypergen.data.transforms import SampleTransform
 
 if TYPE_CHECKING:
     from hypergen.data.datamodule import TaskDataModule
 
 __all__ = [
-    "AugmentConfig", "DatasetSpec", "SampleTransform", "Split", "TaskDataModule", "get_dataset_spec",
-    "list_datasets", "register_dataset",
+    "AugmentConfig", "DatasetSpec", "SampleTransform", "Split", "TaskDataModule", "get_dataset_class",
+    "get_dataset_spec", "list_datasets", "register_dataset",
 ]
 
 

@@ -16,9 +16,11 @@ from hypergen.apply.spectrum import orthogonalize_
 from hypergen.evaluate.diversity import same_shape_similarity
 from hypergen.evaluate.finetune import Batch, Curve, FinetuneConfig, OptimizerFactory, finetune
 from hypergen.evaluate.targets import EvalTarget
+from hypergen.evaluate.tasks import CLASSIFICATION, LANGUAGE_MODEL, TASKS, perplexity
 
 if TYPE_CHECKING:
     from hypergen.ghn.model import GraphHyperNetwork
+    from hypergen.graph.inputs import ExampleInputs
 
 __all__ = ["INITS", "CompareConfig", "TargetResult", "compare_inits", "warm_start_name"]
 
@@ -56,6 +58,8 @@ class CompareConfig:
             ``orthogonalize_default``) first trained ``k`` steps (constant learning rate, its own data order),
             then fine-tuned exactly like the two inits. They calibrate the GHN's numbers: what an init worth ``k``
             steps of training achieves under the same fine-tuning.
+        task: ``"classification"`` or ``"language_model"`` (:mod:`hypergen.evaluate.tasks`): which numbers the
+            report leads with (accuracy; or next-token loss and perplexity, with token accuracy next to them).
     """
 
     finetune: FinetuneConfig
@@ -65,8 +69,11 @@ class CompareConfig:
     orthogonalize: bool = False
     orthogonalize_default: bool = False
     warm_start: tuple[int, ...] = ()
+    task: str = CLASSIFICATION
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task={self.task!r}; use one of {list(TASKS)}")
         if self.batchnorm not in ("recalibrate", "keep"):
             raise ValueError(f"batchnorm={self.batchnorm!r}; use 'recalibrate' or 'keep'")
         self.warm_start = tuple(int(k) for k in self.warm_start)
@@ -84,6 +91,7 @@ class TargetResult:
         not_predicted: parameters the GHN did not predict (they kept their default init), with the reason.
         similarity: init name -> :func:`~hypergen.evaluate.diversity.same_shape_similarity` of the net's weights
             before fine-tuning (close to 1: every layer of a shape got the same tensor).
+        task: the task measured (:data:`~hypergen.evaluate.tasks.TASKS`).
     """
 
     name: str
@@ -92,12 +100,14 @@ class TargetResult:
     curves: dict[str, Curve] = field(default_factory=dict)
     not_predicted: dict[str, str] = field(default_factory=dict)
     similarity: dict[str, float | None] = field(default_factory=dict)
+    task: str = CLASSIFICATION
 
 
 def compare_inits(target: EvalTarget, ghn: GraphHyperNetwork, train_batches: Callable[[], Iterator[Batch]],
                   eval_batches: Sequence[Batch], config: CompareConfig, make_optimizer: OptimizerFactory,
                   input_shape: Sequence[int], device: torch.device | str = "cpu",
-                  warm_batches: Callable[[], Iterator[Batch]] | None = None) -> TargetResult:
+                  warm_batches: Callable[[], Iterator[Batch]] | None = None,
+                  example_inputs: ExampleInputs = None) -> TargetResult:
     """Fine-tune ``target`` from the GHN's predicted weights and from its default init, under equal conditions.
 
     Both runs start from the same built net (the GHN overwrites a copy of it), see the same batches in the same
@@ -111,10 +121,12 @@ def compare_inits(target: EvalTarget, ghn: GraphHyperNetwork, train_batches: Cal
         eval_batches: test batches.
         config: the comparison's settings.
         make_optimizer: builds an optimiser from parameters (the same for both inits).
-        input_shape: one input sample's shape (for tracing the net).
+        input_shape: one input sample's shape (for tracing the net with a random batch of two).
         device: where the nets run.
         warm_batches: returns the training batches of the warm starts' pre-training (``config.warm_start``): a
             different order than ``train_batches``, so that pre-training does not rehearse the fine-tuning.
+        example_inputs: what the net is traced with instead of a random batch of ``input_shape`` (a language
+            model needs token ids: e.g. the first two sequences of a training batch, ``[2, T]`` int64).
 
     Returns:
         A :class:`TargetResult` with one curve per init (and per warm start).
@@ -126,7 +138,8 @@ def compare_inits(target: EvalTarget, ghn: GraphHyperNetwork, train_batches: Cal
         raise ValueError(f"warm_start={list(config.warm_start)} needs warm_batches (the pre-training data)")
     default = target.build(config.seed).to(device)
     nets: dict[str, nn.Module] = {"ghn": copy.deepcopy(default), "default": default}
-    report = ghn.init_(nets["ghn"], (2, *input_shape), orthogonalize=config.orthogonalize)
+    example = (2, *input_shape) if example_inputs is None else example_inputs
+    report = ghn.init_(nets["ghn"], example, orthogonalize=config.orthogonalize)
     if config.orthogonalize_default:
         orthogonalize_(nets["default"].parameters())
     if config.batchnorm == "recalibrate":
@@ -135,7 +148,8 @@ def compare_inits(target: EvalTarget, ghn: GraphHyperNetwork, train_batches: Cal
             recalibrate_batchnorm(net, calibration, device)
     result = TargetResult(target.name, sum(p.numel() for p in default.parameters()), dict(target.info),
                           not_predicted=dict(report.not_predicted),
-                          similarity={init: same_shape_similarity(net) for init, net in nets.items()})
+                          similarity={init: same_shape_similarity(net) for init, net in nets.items()},
+                          task=config.task)
     for init in INITS:
         torch.manual_seed(config.seed)
         result.curves[init] = finetune(nets[init], train_batches(), eval_batches, config.finetune, make_optimizer,
@@ -143,10 +157,19 @@ def compare_inits(target: EvalTarget, ghn: GraphHyperNetwork, train_batches: Cal
     if config.warm_start:
         result.curves.update(_warm_starts(target, train_batches, warm_batches(), eval_batches, config,
                                           make_optimizer, device))
-    log.info("%s: test acc %.2f%% -> %.2f%% from GHN init, %.2f%% -> %.2f%% from default init", target.name,
-             100 * result.curves["ghn"].acc[0], 100 * result.curves["ghn"].final,
-             100 * result.curves["default"].acc[0], 100 * result.curves["default"].final)
+    _log_result(result)
     return result
+
+
+def _log_result(result: TargetResult) -> None:
+    ghn, default = result.curves["ghn"], result.curves["default"]
+    if result.task == LANGUAGE_MODEL:
+        log.info("%s: test loss %.3f (ppl %.4g) -> %.3f from GHN init, %.3f (ppl %.4g) -> %.3f from default init",
+                 result.name, ghn.loss[0], perplexity(ghn.loss[0]), ghn.final_loss, default.loss[0],
+                 perplexity(default.loss[0]), default.final_loss)
+        return
+    log.info("%s: test acc %.2f%% -> %.2f%% from GHN init, %.2f%% -> %.2f%% from default init", result.name,
+             100 * ghn.acc[0], 100 * ghn.final, 100 * default.acc[0], 100 * default.final)
 
 
 def _warm_starts(target: EvalTarget, train_batches: Callable[[], Iterator[Batch]], batches: Iterator[Batch],

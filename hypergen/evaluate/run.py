@@ -1,9 +1,10 @@
 """``hypergen-eval`` / ``python -m hypergen.evaluate``: the Hydra entry point that evaluates a trained GHN.
 
-For every target net it reports the test accuracy of predicted weights with no training, and fine-tunes the net
-from the GHN's weights and from PyTorch's default init under equal conditions (same optimiser, seeds and data
-order), writing a Markdown + CSV table and a plot of the learning curves (``docs/evaluation.md``). The config is
-``conf/eval.yaml``; this module only orders the steps.
+For every target net it reports the test accuracy of predicted weights with no training (on language-model data:
+the test loss, i.e. mean next-token cross-entropy, and perplexity), and fine-tunes the net from the GHN's weights
+and from PyTorch's default init under equal conditions (same optimiser, seeds and data order), writing a Markdown +
+CSV table and a plot of the learning curves (``docs/evaluation.md``). The config is ``conf/eval.yaml``; this module
+only orders the steps.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
     from hypergen.data.datamodule import TaskDataModule
+    from hypergen.evaluate.compare import CompareConfig
     from hypergen.evaluate.targets import EvalTarget
 
 __all__ = ["EVAL_CONFIG_NAME", "check_run_dir", "evaluate", "load_targets", "main"]
@@ -65,6 +67,7 @@ def load_targets(cfg: Mapping[str, Any], run_dir: str | None, datamodule: TaskDa
     """
     from hypergen.archs import ArchSampler
     from hypergen.evaluate.targets import heldout_targets, zoo_targets
+    from hypergen.evaluate.tasks import dataset_task
     from hypergen.train.app import ConfigError
 
     targets: list[EvalTarget] = []
@@ -82,7 +85,8 @@ def load_targets(cfg: Mapping[str, Any], run_dir: str | None, datamodule: TaskDa
                               param_bounds=sample.get("param_bounds"), options=sample.get("options") or {})
         targets += heldout_targets(sampler.take(int(sample.get("count", 4))),
                                    f"{sampler.family.name}/{sampler.split.name}")
-    targets += zoo_targets(list(cfg.get("zoo") or []), datamodule.num_classes, datamodule.input_shape)
+    targets += zoo_targets(list(cfg.get("zoo") or []), datamodule.num_classes, datamodule.input_shape,
+                           task=dataset_task(datamodule.spec))
     if not targets:
         raise ConfigError("no targets to evaluate: set targets.heldout=true with run_dir, targets.sample or "
                           "targets.zoo")
@@ -101,6 +105,7 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
     from hypergen.evaluate.compare import CompareConfig, compare_inits, warm_start_name
     from hypergen.evaluate.finetune import FinetuneConfig, seeded_batches
     from hypergen.evaluate.report import init_fields, summarize, write_report
+    from hypergen.evaluate.tasks import LANGUAGE_MODEL, dataset_task
     from hypergen.ghn import load_ghn
     from hypergen.train.builders import build_datamodule, seed_everything
 
@@ -112,37 +117,34 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
     targets = load_targets(cfg.targets, cfg.get("run_dir"), datamodule)
     ghn = load_ghn(cfg.ghn_path, map_location=cfg.device).eval()
     ft = cfg.finetune
+    task = dataset_task(datamodule.spec)
+    lm = task == LANGUAGE_MODEL
     batch_size = int(datamodule.batch_size)
     steps = int(ft.steps) if ft.get("steps") is not None else int(ft.epochs) * (len(datamodule.train_dataset)
                                                                                    // batch_size)
     config = CompareConfig(FinetuneConfig(steps, int(ft.eval_every), bool(ft.cosine)), cfg.batchnorm,
                            int(cfg.calibration_batches), int(cfg.seed), bool(cfg.orthogonalize),
-                           bool(cfg.orthogonalize_default), tuple(cfg.warm_start))
-    make_optimizer = instantiate(ft.optimizer)
+                           bool(cfg.orthogonalize_default), tuple(cfg.warm_start), task)
+    optimizer_cfg = ft.lm_optimizer if lm else ft.optimizer  # language models: AdamW (conf/eval.yaml)
+    make_optimizer = instantiate(optimizer_cfg)
     eval_batches = list(datamodule.test_dataloader())
-    log.info("evaluating %s on %d nets: %d fine-tuning steps of %d samples, test set of %d samples", cfg.ghn_path,
-             len(targets), steps, batch_size, len(datamodule.test_dataset))
+    # token ids trace a language model (a random float batch of input_shape would not index its embedding)
+    example = next(seeded_batches(datamodule.train_dataset, batch_size, int(cfg.seed)))[0][:2] if lm else None
+    log.info("evaluating %s on %d nets (%s): %d fine-tuning steps of %d samples, test set of %d samples",
+             cfg.ghn_path, len(targets), task, steps, batch_size, len(datamodule.test_dataset))
     results = [
         compare_inits(target, ghn, lambda: seeded_batches(datamodule.train_dataset, batch_size, int(cfg.seed)),
                       eval_batches, config, make_optimizer, datamodule.input_shape, cfg.device,
-                      warm_batches=lambda: seeded_batches(datamodule.train_dataset, batch_size, int(cfg.seed) + 1))
+                      warm_batches=lambda: seeded_batches(datamodule.train_dataset, batch_size, int(cfg.seed) + 1),
+                      example_inputs=example)
         for target in targets
     ]
-    optimizer = {k: v for k, v in ft.optimizer.items() if not k.startswith("_")}
-    ghn_init = ("polar factors of the predicted weights (orthogonalize=true)" if config.orthogonalize
-                else "the predicted weights")
-    default_init = ("polar factors of the default init (orthogonalize_default=true)"
-                    if config.orthogonalize_default else "PyTorch's")
-    settings = (f"GHN `{cfg.ghn_path}`; data `{cfg.data.name}` (batch {batch_size}, test set of "
-                f"{len(datamodule.test_dataset)} samples); {steps} fine-tuning steps with "
-                f"`{ft.optimizer._target_}` {optimizer}{', cosine decay' if ft.cosine else ''}, the same seed "
-                f"({cfg.seed}) and data order for both inits; BatchNorm statistics: {cfg.batchnorm}; GHN init: "
-                f"{ghn_init}; default init: {default_init}.")
-    if config.warm_start:
-        settings += (f" Warm starts (reference inits): the default-init net trained {list(config.warm_start)} steps "
-                     f"first with a constant learning rate on the data order of seed {int(cfg.seed) + 1}.")
+    settings = _settings(cfg, config, optimizer_cfg, batch_size, len(datamodule.test_dataset))
     paths = write_report(results, cfg.out_dir, str(cfg.title), _command_line(), settings)
     rows = summarize(results)
+    if lm:
+        _log_lm_summary(rows, len(results), steps, config.warm_start, paths["markdown"])
+        return rows
     mean = rows[-1]
     reach = mean["ghn_steps_to_default_final"]
     log.info("mean over %d nets: no training %.1f%% (GHN) vs %.1f%% (default); after %d steps %.1f%% vs %.1f%%; "
@@ -156,6 +158,48 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
                  "final accuracy %s", warm, warm, 100 * start, 100 * final,
                  "never" if reach is None else f"at step {reach} of {steps}")
     return rows
+
+
+def _settings(cfg: DictConfig, config: CompareConfig, optimizer_cfg: DictConfig, batch_size: int,
+              test_size: int) -> str:
+    """The report's paragraph on how the inits were compared."""
+    from hypergen.evaluate.tasks import LANGUAGE_MODEL
+
+    ft, steps = cfg.finetune, config.finetune.steps
+    optimizer = {k: v for k, v in optimizer_cfg.items() if not k.startswith("_")}
+    ghn_init = ("polar factors of the predicted weights (orthogonalize=true)" if config.orthogonalize
+                else "the predicted weights")
+    default_init = ("polar factors of the default init (orthogonalize_default=true)"
+                    if config.orthogonalize_default else "PyTorch's")
+    unit = "windows" if config.task == LANGUAGE_MODEL else "samples"
+    settings = (f"GHN `{cfg.ghn_path}`; data `{cfg.data.name}` (batch {batch_size}, test set of "
+                f"{test_size} {unit}); {steps} fine-tuning steps with "
+                f"`{optimizer_cfg._target_}` {optimizer}{', cosine decay' if ft.cosine else ''}, the same seed "
+                f"({cfg.seed}) and data order for both inits; BatchNorm statistics: {cfg.batchnorm}; GHN init: "
+                f"{ghn_init}; default init: {default_init}.")
+    if config.warm_start:
+        settings += (f" Warm starts (reference inits): the default-init net trained {list(config.warm_start)} steps "
+                     f"first with a constant learning rate on the data order of seed {int(cfg.seed) + 1}.")
+    return settings
+
+
+def _log_lm_summary(rows: Sequence[dict[str, Any]], nets: int, steps: int, warm_start: Sequence[int],
+                    report: Path) -> None:
+    """The language-model counterpart of the accuracy summary line: loss, perplexity and the warm-start yardstick."""
+    from hypergen.evaluate.compare import warm_start_name
+    from hypergen.evaluate.report import lm_init_fields
+
+    mean = rows[-1]
+    worth, reach = mean["default_steps_to_ghn_init"], mean["ghn_steps_to_default_final"]
+    log.info("mean over %d nets: no training loss %.3f (ppl %.4g, GHN) vs %.3f (ppl %.4g, default); after %d steps "
+             "%.3f vs %.3f; GHN init reaches default init's final loss %s; default init needs %s steps to reach the "
+             "GHN init's loss. Report: %s", nets, mean["loss0_ghn"], mean["ppl0_ghn"], mean["loss0_default"],
+             mean["ppl0_default"], steps, mean["final_loss_ghn"], mean["final_loss_default"],
+             "never" if reach is None else f"at step {reach} of {steps}",
+             f"more than {steps}" if worth is None else str(worth), report)
+    for warm in warm_start:
+        start, final, _ = (mean[field] for field in lm_init_fields(warm_start_name(warm)))
+        log.info("warm start %d (default init trained %d steps first): loss %.3f -> %.3f", warm, warm, start, final)
 
 
 def _command_line() -> str:

@@ -50,8 +50,11 @@ def heldout_targets(specs: Sequence[Mapping[str, Any]], prefix: str) -> list[Eva
     return targets
 
 
-def zoo_targets(names: Sequence[str], num_classes: int, input_shape: Sequence[int]) -> list[EvalTarget]:
-    """Targets for zoo models (``"torchvision:resnet18"``, ``"timm:..."``), with a classifier of ``num_classes``.
+def zoo_targets(names: Sequence[str], num_classes: int, input_shape: Sequence[int],
+                task: str = "classification") -> list[EvalTarget]:
+    """Targets for zoo models (``"torchvision:resnet18"``, ``"timm:..."``), with a classifier of ``num_classes``;
+    for ``task="language_model"``, causal language models with a vocabulary of ``num_classes`` tokens
+    (``"hf:gpt2:causal_lm"``: its config's ``vocab_size``) taking token ids ``[B, T]``, ``T = input_shape[0]``.
 
     Raises:
         ValueError: a model cannot take inputs of ``input_shape`` (names it and the shape; a 3-channel ImageNet
@@ -59,16 +62,24 @@ def zoo_targets(names: Sequence[str], num_classes: int, input_shape: Sequence[in
     """
     from hypergen.zoo import load_model
 
+    lm = task == "language_model"
+    options = {"vocab_size": num_classes} if lm else {"num_classes": num_classes}
     targets = []
     for name in names:
-        probe = load_model(name, num_classes=num_classes).model  # meta: allocates nothing
+        probe = load_model(name, **options).model  # meta: allocates nothing
+        positions = getattr(getattr(probe, "config", None), "max_position_embeddings", None)
+        if lm and isinstance(positions, int) and positions < input_shape[0]:  # meta would not notice
+            raise ValueError(f"zoo model {name!r} has {positions} positions, fewer than this dataset's context of "
+                             f"{input_shape[0]} tokens; use a shorter context (the data's context option)")
+        inputs = (torch.zeros(2, *input_shape, dtype=torch.long, device="meta") if lm
+                  else torch.empty(2, *input_shape, device="meta"))
         try:
             with torch.no_grad():
-                probe.eval()(torch.empty(2, *input_shape, device="meta"))
+                probe.eval()(inputs)
         except Exception as err:  # any failure here means the shapes do not fit; say which
             raise ValueError(f"zoo model {name!r} cannot take this dataset's inputs of shape {list(input_shape)}: "
-                             f"{err}. Pick a dataset whose images fit the model, or another model") from err
-        targets.append(EvalTarget(name, lambda name=name: load_model(name, device="cpu",
-                                                                     num_classes=num_classes).model,
+                             f"{err}. Pick a dataset whose {'sequences' if lm else 'images'} fit the model, or "
+                             "another model") from err
+        targets.append(EvalTarget(name, lambda name=name: load_model(name, device="cpu", **options).model,
                                   {"params": sum(p.numel() for p in probe.parameters())}))
     return targets
