@@ -215,7 +215,7 @@ def main() -> None:
     notes = (f"Data: {task['data']}; vocabulary {task['vocab']}, context {task['context']}; test loss on "
              f"{args.test_windows} x {task['context']} held-out tokens (nats per token; ppl = exp). Unigram loss: "
              "training-split token frequencies with add-one smoothing. `gpt2-*`: our `gpt` family (tied "
-             "embeddings: PyTorch's N(0, 1) embedding init makes default-init logits large); `hf-gpt2-*`: "
+             "embeddings, GPT-2's N(0, 0.02) init); `hf-gpt2-*`: "
              "`GPT2LMHeadModel` with n_positions = context. `init_` time includes tracing. RSS after build: after "
              "imports, loading the GHN and building the default-init model; peak RSS adds the default-init forward "
              "passes and `init_`.")

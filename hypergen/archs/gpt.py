@@ -90,6 +90,22 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(width, vocab, bias=False)
         if spec["tie_embeddings"]:
             self.lm_head.weight = self.tok_embed.weight
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        """GPT-2's init of one submodule: linear and embedding weights N(0, 0.02), biases 0 (norms keep their ones
+        and zeros). Applied to every submodule at construction; :mod:`hypergen.graph.reference` calls it too (the
+        Hugging Face protocol), so a GHN predicts around these statistics.
+
+        PyTorch's own defaults would give the token embedding N(0, 1), so a tied head would emit logits of std
+        ``sqrt(width)`` and an untrained net's loss would be many times ``ln(vocab)``; with GPT-2's init it starts
+        near ``ln(vocab)``.
+        """
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
 
     def forward(self, idx: Tensor) -> Tensor:
         """Token ids ``[B, T']`` (``T' <= T``) -> logits ``[B, T', vocab]``."""

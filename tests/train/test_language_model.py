@@ -165,11 +165,9 @@ def test_validation_logs_token_losses_next_to_default_init(lm_fit):
     assert sum(per_net) / 2 == pytest.approx(records[0]["val/loss_random_init"], rel=1e-6)
     tied = [h.traced.spec["tie_embeddings"] for h in module.archs.heldout()]
     assert tied == [True, False]  # the two held-out nets: width 16 tied, width 24 untied
-    # Untied, PyTorch's default init is near uniform over the 256 bytes: the head's U(-1/sqrt(w), 1/sqrt(w)) weights
-    # give logits of variance 1/3 on the unit-variance LayerNorm output, so ln 256 + 1/6 = 5.71 (measured 5.69).
-    assert 5.6 < per_net[1] < 5.8
-    # Tied, the head is the N(0, 1) token embedding: logits of std sqrt(16) = 4, so a far worse loss (measured 12.98)
-    assert 12.0 < per_net[0] < 14.0
+    # The gpt family's default init is GPT-2's (weights N(0, 0.02)): logits of std 0.02 * sqrt(width) < 0.1 on the
+    # unit-variance LayerNorm output, tied head or not, so the loss is ln 256 = 5.545 plus < 0.01 (measured 5.54, 5.54)
+    assert all(abs(loss - math.log(VOCAB)) < 0.05 for loss in per_net), per_net
     assert 0.0 <= records[0]["val/acc_random_init"] < 0.05
 
 
@@ -186,11 +184,11 @@ def test_validation_loss_is_the_token_mean_over_the_whole_validation_set(lm_fit)
 
 def test_training_lowers_the_held_out_token_loss(lm_fit):
     _, _, _, records, _, _, _ = lm_fit
-    # seeded run: 5.49 at step 4, 5.39 at step 8, below the uniform ln 256 = 5.545 (byte frequencies are learnt
-    # first); the default-init mean is 9.34 (the tied net's 12.98 and the untied one's 5.69)
+    # seeded run: below the uniform ln 256 = 5.545 by step 8 (byte frequencies are learnt first; measured 5.37) and
+    # below default init (GPT-2's init, 5.54)
     assert records[1]["val/loss"] < records[0]["val/loss"]
     assert records[-1]["val/loss"] < math.log(VOCAB) - 0.1
-    assert records[-1]["val/loss"] < records[-1]["val/loss_random_init"] - 3.0
+    assert records[-1]["val/loss"] < records[-1]["val/loss_random_init"] - 0.1
 
 
 def test_best_ghn_is_chosen_by_the_lowest_val_loss(lm_fit):
