@@ -1,6 +1,6 @@
 """GHN prediction time and peak RSS per model, each model in a fresh process (so RSS includes imports).
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_predict.py [--repeats 5] [--quick]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_predict.py [--repeats 5] [--quick] [--profile 8]
         [--out benchmarks/results/predict.md]
 
 ``predict``: median of ``--repeats`` calls of ``ghn(data)`` (all weights as a ``{name: tensor}`` dict, inference mode;
@@ -10,6 +10,8 @@ construction; that first touch is reported separately) and ``ghn.init_(model)`` 
 into it (timed once, tracing included). Peak RSS is ``ru_maxrss`` at the end; "x model" divides
 it by the model's own float32 bytes. The GHN is the default :class:`GHNConfig` (randomly initialised: speed and memory do
 not depend on training).
+``--profile N``: one more call of ``ghn(data)`` under ``torch.profiler`` (CPU) per predicted model, and a second table with
+its ``N`` ops of most self CPU time (where to look before optimising).
 """
 
 from __future__ import annotations
@@ -48,7 +50,19 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _measure(spec: str, overrides: dict, mode: str, repeats: int, device: str) -> dict:
+def _profile(ghn: object, data: object, top: int) -> list[tuple[str, float, float]]:
+    """``(op, self CPU ms, share of the call)`` of the ``top`` ops of one profiled ``ghn(data)``."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        ghn(data)
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    return [(e.key, e.self_cpu_time_total / 1e3, e.self_cpu_time_total / total) for e in events[:top]]
+
+
+def _measure(spec: str, overrides: dict, mode: str, repeats: int, device: str, profile_top: int = 0) -> dict:
     import torch
 
     from hypergen import GraphHyperNetwork, load_model, to_data, trace_module
@@ -87,6 +101,8 @@ def _measure(spec: str, overrides: dict, mode: str, repeats: int, device: str) -
         result["median_s"] = statistics.median(times[1:])
         result["complete"] = True
     result["peak_rss_mb"] = _rss_mb()
+    if profile_top and mode == "predict":  # after the RSS reading: the profiler's own memory is not the GHN's
+        result["profile"] = _profile(ghn, data, profile_top)
     return result
 
 
@@ -97,6 +113,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--thp", action="store_true", help="let torch's CPU allocator use transparent huge pages")
     parser.add_argument("--device", default="cpu", help="where the GHN runs (cpu, cuda)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="also profile one call per predicted model and report its N ops of most self CPU time")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help=f"defaults for a fast check: {QUICK}")
     args = parse_args_with_quick(parser, QUICK)
@@ -105,13 +123,16 @@ def main() -> None:
         import sys
 
         spec, overrides, mode, _ = MODELS[args.child]
-        sys.stdout.write(json.dumps(_measure(spec, overrides, mode, args.repeats, args.device)) + "\n")
+        sys.stdout.write(json.dumps(_measure(spec, overrides, mode, args.repeats, args.device, args.profile)) + "\n")
         return
     rows = ["| model | params | mode | GHN params | graph (s) | predict median (s) | GHN-3-T ref (s) | RSS before (MB) | "
             "peak RSS (MB) | x model bytes | target met |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     env = {"THP_MEM_ALLOC_ENABLE": "1"} if args.thp else {}
+    profiles = ["| model | op | self CPU (ms) | share of the call |", "|---|---|---|---|"]
     for name in args.models:
-        r = run_child(__file__, name, ["--repeats", str(args.repeats), "--device", args.device], env)
+        r = run_child(__file__, name, ["--repeats", str(args.repeats), "--device", args.device,
+                                       "--profile", str(args.profile)], env)
+        profiles += [f"| {name} | `{op}` | {ms:.1f} | {share:.0%} |" for op, ms, share in r.get("profile", [])]
         ref = MODELS[name][3]
         max_s, max_ratio = TARGETS.get(name, (ref, None))
         ratio = r["peak_rss_mb"] / r["model_mb"]
@@ -124,11 +145,15 @@ def main() -> None:
                     f"{ratio:.2f} | {'yes' if ok else 'NO'} ({target}) |")
         print(rows[-1], flush=True)  # noqa: T201 (progress of a command-line benchmark)
     command = f"OMP_NUM_THREADS=1 python benchmarks/bench_predict.py --repeats {args.repeats} --device {args.device}" + (
-        " --thp" if args.thp else "") + (" --quick" if args.quick else "")
+        " --thp" if args.thp else "") + (" --quick" if args.quick else "") + (
+        f" --profile {args.profile}" if args.profile else "")
     notes = ("RSS before = peak RSS after imports, model construction on meta and tracing, before predicting. "
              "Targets: image models no slower than GHN-3-T (6.9M params) with a GHN of <= 3M parameters; GPT-2 small "
              "<= 0.5 s with peak RSS <= 1.5x its bytes; GPT-2-large with a GHN of <= 1/100 of its parameters, peak RSS "
              "<= 1.5x its bytes.")
+    if len(profiles) > 2:
+        notes += ("\n\nWhere the time goes: one more call per model under `torch.profiler` (CPU; the profiler adds "
+                  "its own overhead), the ops of most self CPU time:\n\n" + "\n".join(profiles))
     write_report(args.out, "GHN prediction benchmark", command, "\n".join(rows), notes)
 
 

@@ -121,6 +121,22 @@ def test_seeded_base_written_into_out_matches_materialize():
     torch.testing.assert_close(raw.select(1).materialize(scale[1:], offset[1:])[0], raw.materialize(scale, offset)[1])
 
 
+def test_seeded_base_in_place_without_autograd_equals_the_differentiable_path():
+    # inference draws the base straight into the result and adds the product in place; training keeps the
+    # out-of-place path that autograd needs: both give the same values, and training still gets gradients
+    torch.manual_seed(0)
+    dec = build_decoder(GHNConfig(hidden=8, rank=4))
+    cond = torch.randn(3, 8, requires_grad=True)
+    scale, offset = torch.tensor([0.5, 2.0, 1.0]), torch.tensor([0.1, -0.2, 0.0])
+    raw = dec(cond, TensorLayout.of((40, 6, 3, 3)), ids=torch.tensor([3, 4, 7]))
+    trained = raw.materialize(scale, offset)
+    trained.square().sum().backward()
+    assert cond.grad is not None and cond.grad.abs().sum() > 0
+    with torch.inference_mode():
+        predicted = dec(cond, TensorLayout.of((40, 6, 3, 3)), ids=torch.tensor([3, 4, 7])).materialize(scale, offset)
+    assert torch.equal(predicted, trained.detach())
+
+
 def test_core_decoder_rank_width_independence_and_no_repeated_units():
     from hypergen.evaluate.quality import repeated_unit_fraction
     from hypergen.ghn.decoders import CoreDecoder

@@ -154,14 +154,19 @@ class LowRankParams(RawParams):
         a = torch.cat([self.a * scale.view(-1, 1, 1), offset.view(-1, 1, 1).expand(g, rows, 1)], dim=2)
         b = torch.cat([self.b, self.b.new_ones(g, cols, 1)], dim=2).transpose(1, 2)
         target = out.view(g, rows, cols) if out is not None else None
-        if self.base_scale is None:
+        base_scale = None if self.base_scale is None else (scale * self.base_scale).view(-1, 1, 1)
+        if base_scale is None:
             values = torch.bmm(a, b, out=target) if target is not None else torch.bmm(a, b)
-        elif target is not None:  # no autograd here (init_ writing into parameters)
-            seeded_uniform(self.base_ids, rows * cols, out=target)
-            values = target.mul_((scale * self.base_scale).view(-1, 1, 1)).baddbmm_(a, b)
-        else:
+        elif torch.is_grad_enabled() and (a.requires_grad or b.requires_grad or base_scale.requires_grad):
             base = seeded_uniform(self.base_ids, rows * cols).view(g, rows, cols)
-            values = torch.baddbmm(base * (scale * self.base_scale).view(-1, 1, 1), a, b)
+            values = torch.baddbmm(base * base_scale, a, b)
+        else:
+            # no autograd (inference, init_ writing into parameters): the base is drawn straight into the result and
+            # scaled and added to in place, one buffer instead of three (the draws dominate prediction time; each
+            # extra buffer cost a pass and fresh pages)
+            values = target if target is not None else a.new_empty(g, rows, cols)
+            seeded_uniform(self.base_ids, rows * cols, out=values)
+            values.mul_(base_scale).baddbmm_(a, b)
         return out if out is not None else values.reshape(g, *self.layout.shape)
 
     def finite(self) -> Tensor:  # noqa: D102
