@@ -1,7 +1,6 @@
 """The Hydra configs in ``conf/``: every group option composes, resolves and builds its object; the data decides the
 architectures' task; defaults are a laptop CPU run logging to W&B offline."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -260,31 +259,11 @@ def test_monitor_picks_the_best_ghn_and_the_progress_metric(tmp_path):
     assert export.monitor == progress.metric == "val/loss"
 
 
-#: conf/data/text.yaml as the token dataset's config is expected to read, for checkouts without it.
-_TEXT_DATA_STAND_IN = """_target_: hypergen.data.datamodule.TaskDataModule
-name: text
-root: null
-batch_size: 32
-num_workers: 0
-val_fraction: 0.1
-seed: ${seed}
-download: false
-train_subset: null
-eval_subset: 1000
-dataset_options: {context: 64, tokenizer: bpe, vocab_size: 2048, max_chars: 2000000}
-"""
-
-
-def test_experiment_text_gpt_cpu(tmp_path, monkeypatch):
-    if not (config_dir() / "data" / "text.yaml").is_file():  # before the text dataset: a copy of conf/ with a stand-in
-        conf = tmp_path / "conf"
-        shutil.copytree(config_dir(), conf)
-        (conf / "data" / "text.yaml").write_text(_TEXT_DATA_STAND_IN)
-        monkeypatch.setenv(CONF_DIR_ENV, str(conf))
+def test_experiment_text_gpt_cpu(tmp_path):
     cfg = _compose(tmp_path, "experiment=text_gpt_cpu")
     check_argument_types(cfg)
     assert (cfg.data.dataset_options.context, cfg.data.batch_size, cfg.module.meta_batch) == (64, 16, 4)
-    assert (cfg.trainer.max_steps, cfg.trainer.val_check_interval) == (1200, 300)  # sized in the experiment's comment
+    assert (cfg.trainer.max_steps, cfg.trainer.val_check_interval) == (3000, 750)  # sized in the experiment's comment
     assert cfg.name == "text_gpt_cpu" and (cfg.archs.family, cfg.data.name) == ("gpt", "text")
     assert (cfg.monitor.metric, cfg.monitor.mode, cfg.optimized_metric) == ("val/loss", "min", "val/loss")
     best, export, _, progress, _ = builders.build_callbacks(cfg.callbacks, has_logger=True)
@@ -295,6 +274,17 @@ def test_experiment_text_gpt_cpu(tmp_path, monkeypatch):
     specs = [a.spec for a in pool.batch(0, 0, 1, cfg.module.meta_batch)] + pool.heldout_specs
     lo, hi = cfg.archs.param_bounds
     assert all(lo <= count_params(s) <= hi for s in specs)
+
+
+def test_experiment_vit_fmnist_cpu(tmp_path):
+    cfg = _compose(tmp_path, "experiment=vit_fmnist_cpu")
+    check_argument_types(cfg)
+    assert cfg.name == "vit_fmnist_cpu" and (cfg.archs.family, cfg.data.name) == ("vit", "fashion_mnist")
+    assert (cfg.ghn.gnn, cfg.decoder.decoder) == ("transformer", "core")  # the library's default low-rank GHN
+    pool = instantiate(cfg.archs, input_shape=[1, 28, 28], num_classes=10, virtual_edge_cutoff=cfg.ghn.max_distance)
+    specs = [a.spec for a in pool.batch(0, 0, 1, cfg.module.meta_batch)] + pool.heldout_specs
+    lo, hi = cfg.archs.param_bounds
+    assert all(s["family"] == "vit" and lo <= count_params(s) <= hi for s in specs)
 
 
 def test_cpu_and_ddp_trainers(tmp_path):
