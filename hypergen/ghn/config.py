@@ -81,6 +81,11 @@ class GHNConfig:
             decoder's product is its core cropped to layers up to ``E`` wide, then fixed mixtures of it),
             ``"relative"`` (position relative to the width) or ``"absolute"`` (width-independent cosines); see
             ``docs/ghn.md`` and ``docs/results.md`` for how they compared.
+        vocab_codes: size of the core decoder's table of learned row codes for matrices indexed by ids (token and
+            position embeddings, output layers such as a language model's head; see :class:`~hypergen.ghn.decoders.
+            CoreDecoder`); 0 (default) for none: every row code is the fixed index encoding. With fixed codes,
+            rows beyond ``rank`` are fixed mixtures of the first ``rank``, so a GHN cannot give tokens their own
+            embeddings; the table starts at those fixed codes and is learned (rows beyond its size stay fixed).
         base: the low-rank decoder adds a seeded full-rank base to every matrix and kernel, mixed with the low-rank
             product by a learned per-tensor angle (see :class:`~hypergen.ghn.decoders.LowRankDecoder`).
         tile_size: block size ``T`` of the tiling decoder (blocks are ``T x T x 3 x 3``).
@@ -103,6 +108,7 @@ class GHNConfig:
     rank: int = 32
     index_features: int = 64
     index_encoding: str = "identity"
+    vocab_codes: int = 0
     base: bool = True
     tile_size: int = 32
     mip: bool = False

@@ -32,6 +32,7 @@ __all__ = ["GraphHyperNetwork", "ParamGroup", "Target"]
 _MAX_SLOTS = 8  # parameters of one node beyond this share the last slot embedding
 _SHAPE_FREQS = 4
 _FALLBACK_OPS = ("unknown_module", "unknown_op")
+_NO_HEIGHT = -1  # graph data encoded before node heights were recorded: no output layer is recognised
 # Rank-3 weights of these node categories are stacks of matrices (Mixtral's fused experts ``[E, out, in]``), not
 # convolution kernels: their fan-in is one matrix's.
 _STACKED_WEIGHT_CATEGORIES = frozenset({"parameter", "unknown"})
@@ -58,6 +59,9 @@ class ParamGroup:
             ``None`` for graph data encoded before hypergen recorded them.
         stacked: the tensors are stacks of ``[out, in]`` matrices (rank 3, of a free parameter or an unknown
             module), not convolution kernels.
+
+    ``layout.vocab_rows`` marks embedding tables and output layers when the GHN has learned row codes
+    (``GHNConfig.vocab_codes``); they are then grouped apart from other tensors of their shape.
     """
 
     layout: TensorLayout
@@ -180,8 +184,9 @@ class GraphHyperNetwork(nn.Module):
         ops = data.op.tolist()
         node_shapes = data.node_shape.tolist()
         op_types = self.registry.op_types
-        groups: dict[tuple[tuple[int, ...], str, bool], tuple[list[int], list[int]]] = {}
+        groups: dict[tuple[tuple[int, ...], str, bool, bool], tuple[list[int], list[int]]] = {}
         tied = data.param_tied.tolist() if "param_tied" in data else [False] * len(shapes)
+        vocab = _vocab_rows(data, self.registry) if self.config.vocab_codes else [False] * len(shapes)
         for row, (shape, ndim, node, kind) in enumerate(zip(shapes, ndims, nodes, kinds)):
             shape = tuple(shape[:ndim])
             node_shape = tuple(d for d in node_shapes[node] if d)
@@ -192,17 +197,17 @@ class GraphHyperNetwork(nn.Module):
                 # that layer's weight, 1/sqrt(width), so the tied output's logits start at a sane size
                 role = "weight"
             stacked = op.category in _STACKED_WEIGHT_CATEGORIES and len(shape) == 3
-            rows, fans = groups.setdefault((shape, role, stacked), ([], []))
+            rows, fans = groups.setdefault((shape, role, stacked, vocab[row]), ([], []))
             rows.append(row)
             fans.append(fan_in_of(shape, node_shape, in_out=op.name in IN_OUT_WEIGHT_OPS, stacked=stacked))
         device = data.param_shape.device
         local = _local_param_index(data)
         reference = data.param_ref if "param_ref" in data else None
         return [
-            ParamGroup(TensorLayout.of(shape), role, torch.tensor(rows, device=device),
+            ParamGroup(TensorLayout.of(shape, vocab_rows), role, torch.tensor(rows, device=device),
                        torch.tensor(fans, dtype=torch.float32, device=device), local[rows],
                        None if reference is None else reference[rows], stacked)
-            for (shape, role, stacked), (rows, fans) in groups.items()
+            for (shape, role, stacked, vocab_rows), (rows, fans) in groups.items()
         ]
 
     def conditioning(self, data: Data | Batch, h: Tensor, groups: list[ParamGroup] | None = None) -> Tensor:
@@ -327,6 +332,24 @@ class GraphHyperNetwork(nn.Module):
         from hypergen.apply.init import init_
 
         return init_(model, self, example_inputs, **kwargs)
+
+
+def _vocab_rows(data: Data | Batch, registry: OpRegistry) -> list[bool]:
+    """``[P]`` whether each parameter's rows are indexed by ids rather than units: the weight of an embedding
+    (tokens, positions; tied or not) or of a linear layer that feeds a graph output directly (node height 1: a
+    language model's head, a classifier), whose rows are the vocabulary or the classes.
+
+    The output layer is found from the graph's structure, not from parameter names or a size that happens to match
+    the vocabulary (a square projection of a net as wide as its vocabulary is not a head).
+    """
+    ops, kinds = data.op.tolist(), data.param_kind.tolist()
+    heights = data.node_height.tolist() if "node_height" in data else [_NO_HEIGHT] * len(ops)
+    flags = []
+    for node, kind in zip(data.param_node_index.tolist(), kinds):
+        category = registry.op_types[ops[node]].category
+        head = category == "linear" and heights[node] == 1
+        flags.append(PARAM_KINDS[kind] == "weight" and (category == "embedding" or head))
+    return flags
 
 
 def _local_param_index(data: Data | Batch) -> Tensor:

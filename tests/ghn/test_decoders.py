@@ -189,3 +189,36 @@ def test_center_units_removes_the_shared_unit_template():
         weights = GraphHyperNetwork(config)(model, (2, 8))
         for name in ("0.weight", "2.weight"):
             assert weights[name].mean(dim=0).abs().max() < 1e-5, (decoder, name)
+
+
+def _gpt(tie: bool) -> torch.nn.Module:
+    from hypergen.archs.gpt import GPT
+
+    return GPT({"num_classes": 300, "input_shape": [16], "depth": 1, "width": 16, "heads": 2, "mlp_ratio": 2.0,
+                "norm": "ln", "pos_embedding": "learned", "tie_embeddings": tie, "dense": False})
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_vocab_codes_start_at_the_fixed_codes_and_learn_token_rows(tie):
+    net, tokens = _gpt(tie), torch.zeros(2, 16, dtype=torch.long)
+    torch.manual_seed(0)
+    fixed = GraphHyperNetwork(GHNConfig(hidden=32, heads=4))
+    torch.manual_seed(0)
+    learned = GraphHyperNetwork(GHNConfig(hidden=32, heads=4, vocab_codes=256))  # smaller than the vocabulary
+    data = fixed.as_data(net, tokens)
+    flagged = {fixed_name for group in learned.plan(data) if group.layout.vocab_rows
+               for fixed_name in (data.param_names[r] for r in group.rows.tolist())}
+    assert flagged == {"tok_embed.weight", "pos_embed.weight"} | (set() if tie else {"lm_head.weight"})
+    a, b = fixed(data), learned(data)
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)  # an untrained GHN predicts as before
+    b["tok_embed.weight"][5].sum().backward()
+    grad = learned.decoder.vocab_codes.grad.abs().sum(1)
+    assert grad[5] > 100 * grad[torch.arange(256) != 5].max()  # the token's own row, not a mixture of others
+    assert learned.decoder.vocab_codes.shape == (256, 32)
+
+
+def test_vocab_codes_are_refused_where_they_cannot_apply():
+    with pytest.raises(ValueError, match="vocab_codes=0"):
+        build_decoder(GHNConfig(decoder="tiling", vocab_codes=64))
+    with pytest.raises(ValueError, match="index_encoding='identity'"):
+        build_decoder(GHNConfig(index_encoding="relative", vocab_codes=64))

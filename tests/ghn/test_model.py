@@ -197,6 +197,10 @@ def test_config_errors():
     with pytest.raises(KeyError, match="unknown GNN 'gcn'"):
         GraphHyperNetwork(GHNConfig(gnn="gcn"))
     assert GHNConfig.from_dict(GHNConfig(rank=4).to_dict()) == GHNConfig(rank=4)
+    assert GHNConfig.from_dict(GHNConfig(vocab_codes=2048).to_dict()).vocab_codes == 2048
+    old = GHNConfig().to_dict()
+    del old["vocab_codes"]  # configs stored before learned vocabulary codes
+    assert GHNConfig.from_dict(old).vocab_codes == 0
     # a dict of scaling fields is accepted by the constructor too (and checked there, not at prediction time)
     assert GHNConfig(scaling={"embedding_std": 0.02}).scaling.embedding_std == 0.02
     with pytest.raises(ValueError, match="unknown ScalingConfig key 'beta'"):

@@ -269,6 +269,7 @@ def test_experiment_text_gpt_cpu(tmp_path):
     best, export, _, progress, _ = builders.build_callbacks(cfg.callbacks, has_logger=True)
     assert (best.monitor, best.mode, export.monitor, progress.metric) == ("val/loss", "min", "val/loss", "val/loss")
     vocab = cfg.data.dataset_options.vocab_size
+    assert cfg.decoder.vocab_codes == vocab  # one learned row code per token id
     pool = instantiate(cfg.archs, input_shape=[cfg.data.dataset_options.context], num_classes=vocab,
                        virtual_edge_cutoff=cfg.ghn.max_distance)
     specs = [a.spec for a in pool.batch(0, 0, 1, cfg.module.meta_batch)] + pool.heldout_specs

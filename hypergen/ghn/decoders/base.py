@@ -21,22 +21,27 @@ class TensorLayout:
 
     Leading size-1 dims are dropped first, so a ViT position embedding ``[1, 197, 768]`` is a ``197 x 768`` matrix
     and a class token ``[1, 1, 768]`` a vector; a conv weight ``[out, in/groups, *kernel]`` keeps its kernel.
+
+    ``vocab_rows`` marks matrices whose rows are indexed by ids (tokens, positions, output classes: embedding tables
+    and output layers) rather than by units; decoders with learned row codes (the core decoder's ``vocab_codes``)
+    use them there, the others ignore it. The GHN sets it only when its config asks for learned codes.
     """
 
     shape: tuple[int, ...]
     rows: int
     cols: int | None
     kernel: tuple[int, ...]
+    vocab_rows: bool = False
 
     @classmethod
-    def of(cls, shape: tuple[int, ...]) -> TensorLayout:
-        """Layout of a parameter shape (``()`` counts as one element)."""
+    def of(cls, shape: tuple[int, ...], vocab_rows: bool = False) -> TensorLayout:
+        """Layout of a parameter shape (``()`` counts as one element); ``vocab_rows`` only applies to matrices."""
         dims = list(shape)
         while len(dims) > 1 and dims[0] == 1:
             dims.pop(0)
         if len(dims) <= 1:
             return cls(tuple(shape), dims[0] if dims else 1, None, ())
-        return cls(tuple(shape), dims[0], dims[1], tuple(dims[2:]))
+        return cls(tuple(shape), dims[0], dims[1], tuple(dims[2:]), vocab_rows)
 
     @property
     def kernel_numel(self) -> int:

@@ -10,6 +10,12 @@ decoder's bias is a template every layer starts from and each output is one line
 factor decoder's ``U(h) V(h)^T`` is bilinear (its gradients vanish together with either factor). Unlike tiling, no
 two units are ever copies: the ``n`` rows of ``P(n)`` are distinct at every width.
 
+With ``vocab_codes > 0`` the rows of matrices indexed by ids (token and position embeddings, output layers:
+:attr:`~hypergen.ghn.decoders.base.TensorLayout.vocab_rows`) read their codes from a learned ``[vocab_codes, r]``
+table instead, initialised to the fixed codes (an untrained decoder predicts what it does without it): with fixed
+codes, rows ``>= r`` are fixed mixtures of the first ``r``, so a language model's tokens could never get embeddings of
+their own (LoGAH's decoder learns one row per index for the same reason). Rows beyond the table keep fixed codes.
+
 With ``base=True`` the product is mixed with a seeded full-rank base, as in ``LowRankDecoder``
 (:func:`~hypergen.ghn.decoders.lowrank.with_seeded_base`).
 """
@@ -26,7 +32,7 @@ from hypergen.ghn.decoders.base import DenseParams, LowRankParams, ParamDecoder,
 from hypergen.ghn.decoders.lowrank import mix_head, with_seeded_base
 from hypergen.ghn.decoders.registry import register_decoder
 from hypergen.ghn.decoders.tiling import fit_kernel
-from hypergen.ghn.encodings import IndexCodeCache
+from hypergen.ghn.encodings import INDEX_ENCODINGS, IndexCodeCache
 
 if TYPE_CHECKING:
     from hypergen.ghn.config import GHNConfig
@@ -34,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["CoreDecoder", "core_decoder"]
 
 _BLOCK_KERNEL = 3
+# index encodings whose row i is the same at every width (a table of learned rows can start from them)
+_WIDTH_INDEPENDENT = ("absolute", "identity")
 
 
 class CoreDecoder(ParamDecoder):
@@ -45,26 +53,44 @@ class CoreDecoder(ParamDecoder):
         base: mix a seeded full-rank base into matrices and kernels (learned per-tensor mix).
         seed: seed of the index encodings' pseudo-random frequencies.
         index_encoding: name in :data:`~hypergen.ghn.encodings.INDEX_ENCODINGS`.
+        vocab_codes: rows of the learned code table for ``vocab_rows`` layouts (0: none, every code fixed).
 
     Raises:
-        ValueError: odd ``rank``. KeyError: unknown ``index_encoding``.
+        ValueError: odd ``rank``; ``vocab_codes`` with an index encoding that depends on the width (``"relative"``:
+            no single table matches it). KeyError: unknown ``index_encoding``.
     """
 
     def __init__(self, hidden: int, rank: int = 32, base: bool = True, seed: int = 0,
-                 index_encoding: str = "identity") -> None:
+                 index_encoding: str = "identity", vocab_codes: int = 0) -> None:
         super().__init__()
         if rank % 2:
             raise ValueError(f"the core decoder's rank must be even, got {rank}")
+        if vocab_codes < 0 or (vocab_codes and index_encoding not in _WIDTH_INDEPENDENT):
+            raise ValueError(f"vocab_codes={vocab_codes} needs a non-negative size and a width-independent index "
+                             f"encoding {_WIDTH_INDEPENDENT}, got index_encoding={index_encoding!r}; set "
+                             "vocab_codes=0 or index_encoding='identity'")
         self.rank, self.seed = rank, seed
         self._codes = IndexCodeCache(index_encoding, rank, seed)
         self.core_head = nn.Linear(hidden, rank * rank * _BLOCK_KERNEL ** 2)
         self.vector_head = nn.Linear(hidden, rank)
         self.mix_head = mix_head(hidden) if base else None
+        # [vocab_codes, r], starting at the fixed codes: the same predictions until trained
+        self.vocab_codes = (nn.Parameter(INDEX_ENCODINGS[index_encoding](vocab_codes, rank, seed=seed))
+                            if vocab_codes else None)
+
+    def row_codes(self, layout: TensorLayout, device: torch.device) -> Tensor:
+        """``[rows, r]`` codes of the layout's rows: learned ones (up to the table's size) for ``vocab_rows``
+        layouts when the decoder has a table, the fixed index encoding otherwise."""
+        fixed = self._codes(layout.rows, device)
+        if self.vocab_codes is None or not layout.vocab_rows:
+            return fixed
+        learned = self.vocab_codes[:layout.rows]
+        return learned if learned.shape[0] == layout.rows else torch.cat([learned, fixed[learned.shape[0]:]])
 
     def forward(self, cond: Tensor, layout: TensorLayout,  # noqa: D102 (see ParamDecoder)
                 ids: Tensor | None = None) -> DenseParams | LowRankParams:
         g, r = cond.shape[0], self.rank
-        rows = self._codes(layout.rows, cond.device)  # [n, r]
+        rows = self.row_codes(layout, cond.device)  # [n, r]
         if layout.cols is None:
             return DenseParams((self.vector_head(cond) @ rows.t() / math.sqrt(r)).reshape(g, *layout.shape), layout)
         core = self.core_head(cond).view(g, r, r, _BLOCK_KERNEL, _BLOCK_KERNEL)
@@ -79,5 +105,7 @@ class CoreDecoder(ParamDecoder):
 
 @register_decoder("core")
 def core_decoder(config: GHNConfig) -> CoreDecoder:
-    """The dense-core low-rank decoder sized by ``hidden``, ``rank``, ``base``, ``index_encoding`` of ``config``."""
-    return CoreDecoder(config.hidden, config.rank, base=config.base, index_encoding=config.index_encoding)
+    """The dense-core low-rank decoder sized by ``hidden``, ``rank``, ``base``, ``index_encoding``,
+    ``vocab_codes`` of ``config``."""
+    return CoreDecoder(config.hidden, config.rank, base=config.base, index_encoding=config.index_encoding,
+                       vocab_codes=config.vocab_codes)

@@ -147,5 +147,8 @@ class LowRankDecoder(ParamDecoder):
 def lowrank_decoder(config: GHNConfig) -> LowRankDecoder:
     """The factor-pair decoder sized by ``hidden``, ``rank``, ``index_features``, ``mip``, ``index_encoding``,
     ``base`` of ``config``."""
+    if config.vocab_codes:
+        raise ValueError(f"the 'lowrank' decoder has no learned row codes; set vocab_codes=0 (got "
+                         f"{config.vocab_codes}) or decoder='core'")
     return LowRankDecoder(config.hidden, config.rank, config.index_features, config.mip,
                           index_encoding=config.index_encoding, base=config.base)

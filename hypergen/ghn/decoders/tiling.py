@@ -83,4 +83,7 @@ class TilingDecoder(ParamDecoder):
 @register_decoder("tiling")
 def tiling_decoder(config: GHNConfig) -> TilingDecoder:
     """GHN-2's tiling decoder sized by ``hidden`` and ``tile_size`` of ``config``."""
+    if config.vocab_codes:
+        raise ValueError(f"the 'tiling' decoder has no learned row codes; set vocab_codes=0 (got "
+                         f"{config.vocab_codes}) or decoder='core'")
     return TilingDecoder(config.hidden, config.tile_size)
