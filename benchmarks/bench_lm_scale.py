@@ -132,7 +132,7 @@ def _build(name: str, vocab: int, context: int, device: str) -> tuple[Any, Any]:
     return model, lambda ids: {"input_ids": ids}
 
 
-def _measure(name: str, ghn_path: str, task_path: str) -> dict[str, Any]:
+def _measure(name: str, ghn_path: str, task_path: str, orthogonalize: bool = False) -> dict[str, Any]:
     import torch
 
     from hypergen import load_ghn
@@ -151,7 +151,7 @@ def _measure(name: str, ghn_path: str, task_path: str) -> dict[str, Any]:
     result["rss_built_mb"] = _rss_mb()
     result["loss_default"], result["acc_default"] = loss_and_accuracy(model, batches)
     start = time.perf_counter()
-    report = ghn.init_(model, inputs(task["x"][:2]))
+    report = ghn.init_(model, inputs(task["x"][:2]), orthogonalize=orthogonalize)
     result["init_s"] = time.perf_counter() - start
     result["not_predicted"] = len(report.not_predicted)
     result["loss_ghn"], result["acc_ghn"] = loss_and_accuracy(model, batches)
@@ -183,12 +183,14 @@ def main() -> None:
     parser.add_argument("--context", type=int, default=64, help="window length with --byte-file")
     parser.add_argument("--test-windows", type=int, default=16, help="held-out windows the test loss is measured on")
     parser.add_argument("--models", nargs="*", default=DEFAULT_MODELS, choices=list(MODELS))
+    parser.add_argument("--orthogonalize", action="store_true",
+                        help="init_(orthogonalize=True): every predicted weight replaced by its polar factor")
     parser.add_argument("--out", default="benchmarks/results/lm_scale.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--task-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        sys.stdout.write(json.dumps(_measure(args.child, args.ghn, args.task_file)) + "\n")
+        sys.stdout.write(json.dumps(_measure(args.child, args.ghn, args.task_file, args.orthogonalize)) + "\n")
         return
     if not args.ghn:
         raise SystemExit("--ghn is required: a GHN checkpoint (e.g. runs/<name>/ghn_best.safetensors)")
@@ -205,13 +207,15 @@ def main() -> None:
         task_file = str(Path(tmp) / "task.pt")
         torch.save(task, task_file)
         for name in args.models:
-            r = run_child(__file__, name, ["--ghn", args.ghn, "--task-file", task_file])
+            r = run_child(__file__, name, ["--ghn", args.ghn, "--task-file", task_file,
+                                           *(["--orthogonalize"] if args.orthogonalize else [])])
             rows.append(_row(name, r, unigram))
             print(rows[-1], flush=True)  # noqa: T201 (progress of a command-line benchmark)
     data = (f"--byte-file {args.byte_file} --context {args.context}" if args.byte_file
             else f"--data-options {' '.join(args.data_options)}")
     command = (f"OMP_NUM_THREADS=1 python benchmarks/bench_lm_scale.py --ghn {args.ghn} {data} "
-               f"--test-windows {args.test_windows} --models {' '.join(args.models)}")
+               f"--test-windows {args.test_windows} --models {' '.join(args.models)}"
+               f"{' --orthogonalize' if args.orthogonalize else ''}")
     notes = (f"Data: {task['data']}; vocabulary {task['vocab']}, context {task['context']}; test loss on "
              f"{args.test_windows} x {task['context']} held-out tokens (nats per token; ppl = exp). Unigram loss: "
              "training-split token frequencies with add-one smoothing. `gpt2-*`: our `gpt` family (tied "
