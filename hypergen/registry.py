@@ -18,12 +18,13 @@ import importlib.util
 import logging
 import pkgutil
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Generic, TypeVar
 
 __all__ = ["Registry", "lookup", "resolve"]
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable)
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,25 @@ class Registry(Mapping[str, T], Generic[T]):
         if self._discovering and name in self._entries:
             return
         self._entries[name] = entry
+
+    def callable_decorator(self, name: str, takes: str) -> Callable[[F], F]:
+        """A decorator that registers a callable (a factory function or class) under ``name`` and returns it.
+
+        Args:
+            name: the registry key.
+            takes: what the decorator expects, for the error message (e.g. ``"a factory of the GHNConfig"``).
+
+        Raises:
+            TypeError: (from the decorator) the decorated object is not callable (names the key).
+        """
+
+        def decorator(factory: F) -> F:
+            if not callable(factory):
+                raise TypeError(f"{self.what} {name!r}: @{self.decorator} takes {takes}, got {factory!r}")
+            self.register(name, factory)
+            return factory
+
+        return decorator
 
     def __setitem__(self, name: str, entry: T | str) -> None:
         """``registry[name] = entry``: the same as :meth:`register` (kept for code written before the decorators)."""

@@ -39,13 +39,7 @@ def register_decoder(name: str) -> Callable[[FactoryT], FactoryT]:
         ... def rank_one(config: GHNConfig) -> ParamDecoder: ...
     """
 
-    def decorator(factory: FactoryT) -> FactoryT:
-        if not callable(factory):
-            raise TypeError(f"decoder {name!r}: @register_decoder takes a factory of the GHNConfig, got {factory!r}")
-        DECODER_REGISTRY.register(name, factory)
-        return factory
-
-    return decorator
+    return DECODER_REGISTRY.callable_decorator(name, "a factory of the GHNConfig")
 
 
 def list_decoders() -> list[str]:

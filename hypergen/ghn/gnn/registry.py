@@ -38,13 +38,7 @@ def register_gnn(name: str) -> Callable[[FactoryT], FactoryT]:
         ... def gcn(hidden: int, layers: int, heads: int, max_distance: int) -> nn.Module: ...
     """
 
-    def decorator(factory: FactoryT) -> FactoryT:
-        if not callable(factory):
-            raise TypeError(f"GNN {name!r}: @register_gnn takes a factory (function or class), got {factory!r}")
-        GNN_REGISTRY.register(name, factory)
-        return factory
-
-    return decorator
+    return GNN_REGISTRY.callable_decorator(name, "a factory (function or class)")
 
 
 def list_gnns() -> list[str]:
