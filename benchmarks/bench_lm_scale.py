@@ -132,7 +132,8 @@ def _build(name: str, vocab: int, context: int, device: str) -> tuple[Any, Any]:
     return model, lambda ids: {"input_ids": ids}
 
 
-def _measure(name: str, ghn_path: str, task_path: str, orthogonalize: bool = False) -> dict[str, Any]:
+def _measure(name: str, ghn_path: str, task_path: str, orthogonalize: bool = False,
+             keep_scale: bool = True) -> dict[str, Any]:
     import torch
 
     from hypergen import load_ghn
@@ -151,7 +152,7 @@ def _measure(name: str, ghn_path: str, task_path: str, orthogonalize: bool = Fal
     result["rss_built_mb"] = _rss_mb()
     result["loss_default"], result["acc_default"] = loss_and_accuracy(model, batches)
     start = time.perf_counter()
-    report = ghn.init_(model, inputs(task["x"][:2]), orthogonalize=orthogonalize)
+    report = ghn.init_(model, inputs(task["x"][:2]), orthogonalize=orthogonalize, keep_scale=keep_scale)
     result["init_s"] = time.perf_counter() - start
     result["not_predicted"] = len(report.not_predicted)
     result["loss_ghn"], result["acc_ghn"] = loss_and_accuracy(model, batches)
@@ -185,12 +186,16 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=DEFAULT_MODELS, choices=list(MODELS))
     parser.add_argument("--orthogonalize", action="store_true",
                         help="init_(orthogonalize=True): every predicted weight replaced by its polar factor")
+    parser.add_argument("--no-keep-scale", action="store_true",
+                        help="init_(keep_scale=False): predicted weights keep the GHN's scale even where it is wider "
+                             "than the model's default init")
     parser.add_argument("--out", default="benchmarks/results/lm_scale.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--task-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        sys.stdout.write(json.dumps(_measure(args.child, args.ghn, args.task_file, args.orthogonalize)) + "\n")
+        sys.stdout.write(json.dumps(_measure(args.child, args.ghn, args.task_file, args.orthogonalize,
+                                              not args.no_keep_scale)) + "\n")
         return
     if not args.ghn:
         raise SystemExit("--ghn is required: a GHN checkpoint (e.g. runs/<name>/ghn_best.safetensors)")
@@ -208,14 +213,15 @@ def main() -> None:
         torch.save(task, task_file)
         for name in args.models:
             r = run_child(__file__, name, ["--ghn", args.ghn, "--task-file", task_file,
-                                           *(["--orthogonalize"] if args.orthogonalize else [])])
+                                           *(["--orthogonalize"] if args.orthogonalize else []),
+                                           *(["--no-keep-scale"] if args.no_keep_scale else [])])
             rows.append(_row(name, r, unigram))
             print(rows[-1], flush=True)  # noqa: T201 (progress of a command-line benchmark)
     data = (f"--byte-file {args.byte_file} --context {args.context}" if args.byte_file
             else f"--data-options {' '.join(args.data_options)}")
     command = (f"OMP_NUM_THREADS=1 python benchmarks/bench_lm_scale.py --ghn {args.ghn} {data} "
                f"--test-windows {args.test_windows} --models {' '.join(args.models)}"
-               f"{' --orthogonalize' if args.orthogonalize else ''}")
+               f"{' --orthogonalize' if args.orthogonalize else ''}{' --no-keep-scale' if args.no_keep_scale else ''}")
     notes = (f"Data: {task['data']}; vocabulary {task['vocab']}, context {task['context']}; test loss on "
              f"{args.test_windows} x {task['context']} held-out tokens (nats per token; ppl = exp). Unigram loss: "
              "training-split token frequencies with add-one smoothing. `gpt2-*`: our `gpt` family (tied "

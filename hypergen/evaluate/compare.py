@@ -60,6 +60,9 @@ class CompareConfig:
             steps of training achieves under the same fine-tuning.
         task: ``"classification"`` or ``"language_model"`` (:mod:`hypergen.evaluate.tasks`): which numbers the
             report leads with (accuracy; or next-token loss and perplexity, with token accuracy next to them).
+        keep_scale: ``init_``'s option of that name (its default, True: no predicted weight wider than the default
+            init's). A GHN trained on a family has learned its scales; on language models capping them at GPT-2's
+            0.02 costs more than 2 nats (docs/results.md), so evaluate such a GHN with ``keep_scale=False``.
     """
 
     finetune: FinetuneConfig
@@ -70,6 +73,7 @@ class CompareConfig:
     orthogonalize_default: bool = False
     warm_start: tuple[int, ...] = ()
     task: str = CLASSIFICATION
+    keep_scale: bool = True
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -139,7 +143,7 @@ def compare_inits(target: EvalTarget, ghn: GraphHyperNetwork, train_batches: Cal
     default = target.build(config.seed).to(device)
     nets: dict[str, nn.Module] = {"ghn": copy.deepcopy(default), "default": default}
     example = (2, *input_shape) if example_inputs is None else example_inputs
-    report = ghn.init_(nets["ghn"], example, orthogonalize=config.orthogonalize)
+    report = ghn.init_(nets["ghn"], example, orthogonalize=config.orthogonalize, keep_scale=config.keep_scale)
     if config.orthogonalize_default:
         orthogonalize_(nets["default"].parameters())
     if config.batchnorm == "recalibrate":

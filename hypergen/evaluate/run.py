@@ -124,7 +124,7 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
                                                                                    // batch_size)
     config = CompareConfig(FinetuneConfig(steps, int(ft.eval_every), bool(ft.cosine)), cfg.batchnorm,
                            int(cfg.calibration_batches), int(cfg.seed), bool(cfg.orthogonalize),
-                           bool(cfg.orthogonalize_default), tuple(cfg.warm_start), task)
+                           bool(cfg.orthogonalize_default), tuple(cfg.warm_start), task, bool(cfg.keep_scale))
     optimizer_cfg = ft.lm_optimizer if lm else ft.optimizer  # language models: AdamW (conf/eval.yaml)
     make_optimizer = instantiate(optimizer_cfg)
     eval_batches = list(datamodule.test_dataloader())
