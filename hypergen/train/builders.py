@@ -29,11 +29,11 @@ from hypergen.train.app import ConfigError  # noqa: E402
 from hypergen.train.archs import ArchPool  # noqa: E402
 from hypergen.train.callbacks import ExportGHN, LastCheckpoint  # noqa: E402
 from hypergen.train.module import GHNTrainingModule  # noqa: E402
-from hypergen.tasks import CLASSIFICATION, TASKS  # noqa: E402
+from hypergen.tasks import CLASSIFICATION, LANGUAGE_MODEL, TASKS  # noqa: E402
 
 __all__ = [
     "build_arch_pool", "build_callbacks", "build_datamodule", "build_module", "build_trainer", "check_task_fits",
-    "datasets_for_task", "final_metrics", "seed_everything",
+    "datasets_for_task", "final_metrics", "monitor_hint", "seed_everything",
 ]
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,20 @@ def build_datamodule(cfg: Mapping[str, Any]) -> TaskDataModule:
 def datasets_for_task(task: str) -> list[str]:
     """Registered datasets (``data.name``) of ``task``, sorted."""
     return [name for name in list_datasets() if get_dataset_class(name).task == task]
+
+
+def monitor_hint(task: str, metric: str | None) -> str | None:
+    """A warning when the best GHN of a language-model run would be chosen by token accuracy (``val/acc``), which
+    barely moves while the next-token loss falls; ``None`` when the monitored metric suits the task.
+
+    Args:
+        task: the data's task (:data:`hypergen.tasks.TASKS`).
+        metric: ``monitor.metric`` of the run's config.
+    """
+    if task == LANGUAGE_MODEL and metric == "val/acc":
+        return ("this language-model run chooses its best GHN by next-token accuracy (monitor.metric=val/acc); "
+                "monitor.metric=val/loss monitor.mode=min chooses it by the loss (experiment=text_gpt_cpu does)")
+    return None
 
 
 def check_task_fits(family: str, dataset: str, input_shape: Sequence[int], task: str = CLASSIFICATION) -> None:

@@ -66,6 +66,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     run_dir = Path(cfg.paths.output_dir)
     builders.seed_everything(int(cfg.seed))
     datamodule = builders.build_datamodule(cfg.data)
+    hint = builders.monitor_hint(datamodule.spec.task, cfg.get("monitor", {}).get("metric"))
+    if hint:
+        log.warning(hint)
     archs = builders.build_arch_pool(cfg.archs, datamodule, virtual_edge_cutoff=int(cfg.ghn.max_distance))
     module = builders.build_module(cfg.module, archs)
     loggers = build_loggers(cfg.get("logger"), run_dir)

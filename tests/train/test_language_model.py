@@ -241,3 +241,10 @@ def test_gpt_on_a_classification_dataset_fails_before_training_naming_both_keys(
                                           r"language_model dataset .* one of \['gpt'\]"):
         builders.check_task_fits("mlp", "text", [64], "language_model")
     builders.check_task_fits("gpt", "text", [64], "language_model")  # fits: no error
+
+
+def test_monitor_hint_warns_when_a_language_model_run_keeps_the_accuracy_monitor():
+    hint = builders.monitor_hint("language_model", "val/acc")
+    assert hint is not None and "monitor.metric=val/loss monitor.mode=min" in hint
+    assert builders.monitor_hint("language_model", "val/loss") is None
+    assert builders.monitor_hint("classification", "val/acc") is None
