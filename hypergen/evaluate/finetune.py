@@ -15,7 +15,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from hypergen.evaluate.tasks import task_correct, task_loss
+from hypergen.evaluate.tasks import task_loss
+from hypergen.tasks import prediction_counts
 
 __all__ = ["Curve", "FinetuneConfig", "OptimizerFactory", "accuracy", "finetune", "seeded_batches", "loss_and_accuracy"]
 
@@ -109,14 +110,12 @@ def loss_and_accuracy(model: nn.Module, batches: Iterable[Batch],
     """
     was_training = model.training
     model.eval()
-    correct = total = 0
-    loss_sum = 0.0
+    loss_sum = correct = total = 0.0
     with torch.no_grad():
         for x, y in batches:
-            output, y = model(x.to(device)), y.to(device)
-            hits, count = task_correct(output, y)
-            correct, total = correct + hits, total + count
-            loss_sum += task_loss(output, y).item() * count
+            # one pass over the logits: summed cross-entropy, correct top-1, predictions
+            summed, hits, count = prediction_counts(model(x.to(device)), y.to(device)).tolist()
+            loss_sum, correct, total = loss_sum + summed, correct + hits, total + count
     model.train(was_training)
     if total == 0:
         raise ValueError("accuracy needs at least one evaluation batch")
