@@ -38,14 +38,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Named variants: overrides on top of ``experiment=fmnist_cpu``. Add yours with ``--variant 'label=overrides'``.
 VARIANTS: dict[str, str] = {
-    # the library default GHNConfig(): graph transformer + core decoder (identity index codes) with its seeded base
-    # (= experiment=fmnist_cpu_lowrank)
+    # graph transformer + core decoder (identity index codes) with its seeded base, *without* node positions:
+    # experiment=fmnist_cpu sets ghn.positional=false and this variant inherits it (issue 15's rounds 1-4 ran so)
     "core_id": "ghn=default decoder=core decoder.index_encoding=identity",
+    # the library default GHNConfig() as experiment=fmnist_cpu_lowrank trains it: the same with node positions
+    "core_id_pos": "ghn=default decoder=core decoder.index_encoding=identity ghn.positional=true",
+    # core_id with cyclic index codes (units beyond the rank are near copies of the first ones)
+    "core_cyc": "ghn=default decoder=core decoder.index_encoding=cyclic",
     # the same with relative index codes (the default of issue 15's first rounds)
     "core_base": "ghn=default decoder=core decoder.index_encoding=relative",
     # GHN-2's gated GNN (hidden 128) with the tiling decoder, no node positions (= experiment=fmnist_cpu)
     "tiling": "ghn=ghn2 ghn.hidden=128 decoder=tiling ghn.positional=false",
-    # the factor decoder (the library default before issue 15, here with node positions and the distance prior)
+    # the factor decoder (the library default before issue 15, here with the distance prior, no node positions)
     "lowrank": "ghn=default decoder=lowrank",
     # experiment=fmnist_cpu as it is now
     "experiment": "",

@@ -172,11 +172,12 @@ def _settings(cfg: DictConfig, config: CompareConfig, optimizer_cfg: DictConfig,
     default_init = ("polar factors of the default init (orthogonalize_default=true)"
                     if config.orthogonalize_default else "PyTorch's")
     unit = "windows" if config.task == LANGUAGE_MODEL else "samples"
+    batchnorm = "" if config.task == LANGUAGE_MODEL else f"BatchNorm statistics: {cfg.batchnorm}; "  # LMs have none
     settings = (f"GHN `{cfg.ghn_path}`; data `{cfg.data.name}` (batch {batch_size}, test set of "
                 f"{test_size} {unit}); {steps} fine-tuning steps with "
                 f"`{optimizer_cfg._target_}` {optimizer}{', cosine decay' if ft.cosine else ''}, the same seed "
-                f"({cfg.seed}) and data order for both inits; BatchNorm statistics: {cfg.batchnorm}; GHN init: "
-                f"{ghn_init}; default init: {default_init}.")
+                f"({cfg.seed}) and data order for both inits; {batchnorm}GHN init: {ghn_init}; default init: "
+                f"{default_init}.")
     if config.warm_start:
         settings += (f" Warm starts (reference inits): the default-init net trained {list(config.warm_start)} steps "
                      f"first with a constant learning rate on the data order of seed {int(cfg.seed) + 1}.")

@@ -14,8 +14,8 @@ from torch import Tensor
 from hypergen.registry import lookup
 
 __all__ = [
-    "INDEX_ENCODINGS", "KERNEL_DIMS", "KERNEL_FEATURES", "SEED_OFFSET", "absolute_index_encoding",
-    "identity_index_encoding", "index_encoding", "seeded_uniform",
+    "CYCLIC_JITTER", "INDEX_ENCODINGS", "KERNEL_DIMS", "KERNEL_FEATURES", "SEED_OFFSET", "absolute_index_encoding",
+    "cyclic_index_encoding", "identity_index_encoding", "index_encoding", "seeded_uniform",
     "kernel_position_encoding", "log_size_encoding",
 ]
 
@@ -147,6 +147,41 @@ def identity_index_encoding(n: int, num_features: int, *, seed: int = 0,
     return torch.cat([head, tail]).to(device)
 
 
+#: Weight of the pseudo-random direction in a :func:`cyclic_index_encoding` row beyond ``E`` (cosine to its cycle
+#: partner ``1 / sqrt(1 + CYCLIC_JITTER**2)``, 0.97).
+CYCLIC_JITTER = 0.25
+
+
+def cyclic_index_encoding(n: int, num_features: int, *, seed: int = 0,
+                          device: torch.device | str = "cpu") -> Tensor:
+    """Width-independent encoding that repeats the standard basis with a small pseudo-random tilt per row.
+
+    Rows ``i < E`` are :func:`identity_index_encoding`'s (``sqrt(E) e_i``); row ``i >= E`` is ``e_{i mod E}`` plus
+    :data:`CYCLIC_JITTER` times a unit :func:`absolute_index_encoding` row, rescaled to norm ``sqrt(E)``. So unit
+    ``i + E`` of a wide layer is a near copy of unit ``i`` — what the GHN learned for unit ``i`` at training widths
+    carries over to wider layers, as GHN-2's tiling does — but never an exact one: no two rows are equal, so no two
+    units are, and fine-tuning can tell them apart. (``identity``'s rows beyond ``E`` are unrelated mixtures of all
+    ``E`` units, which a GHN trained on nets at most ``~E`` wide never learns to use.)
+
+    Args:
+        n: length of the dimension (no maximum).
+        num_features: ``E``.
+        seed: fixes the tilts.
+        device: where to build the result.
+
+    Returns:
+        ``[n, num_features]`` float32; every row has norm ``sqrt(E)``.
+    """
+    head = math.sqrt(num_features) * torch.eye(min(n, num_features), num_features)
+    if n <= num_features:
+        return head.to(device)
+    tilt = absolute_index_encoding(n, num_features, seed=seed)[num_features:]
+    tilt = tilt / tilt.norm(dim=1, keepdim=True).clamp(min=1e-6)
+    tail = torch.eye(num_features)[torch.arange(num_features, n) % num_features] + CYCLIC_JITTER * tilt
+    tail = tail * (math.sqrt(num_features) / tail.norm(dim=1, keepdim=True))
+    return torch.cat([head, tail]).to(device)
+
+
 class IndexCodeCache:
     """Index encodings of an encoding scheme by width and device, computed once (the same widths recur in every
     layer and every step) and kept up to ``size`` of them.
@@ -178,9 +213,10 @@ class IndexCodeCache:
 
 #: Index encodings by name: ``"relative"`` (:func:`index_encoding`: positions relative to the width, orthogonal
 #: columns at every width), ``"absolute"`` (:func:`absolute_index_encoding`: width-independent) and ``"identity"``
-#: (:func:`identity_index_encoding`: the standard basis up to ``E``, then mixtures of it).
-INDEX_ENCODINGS = {"absolute": absolute_index_encoding, "identity": identity_index_encoding,
-                   "relative": index_encoding}
+#: (:func:`identity_index_encoding`: the standard basis up to ``E``, then mixtures of it) and ``"cyclic"``
+#: (:func:`cyclic_index_encoding`: the standard basis, repeated with a small tilt beyond ``E``).
+INDEX_ENCODINGS = {"absolute": absolute_index_encoding, "cyclic": cyclic_index_encoding,
+                   "identity": identity_index_encoding, "relative": index_encoding}
 
 
 def kernel_position_encoding(kernel: tuple[int, ...], device: torch.device | str = "cpu") -> Tensor:

@@ -8,7 +8,6 @@ ensure_torchvision_importable()  # lightning imports torchmetrics, which imports
 
 import copy  # noqa: E402
 import logging  # noqa: E402
-import math  # noqa: E402
 from functools import partial  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -23,7 +22,7 @@ from hypergen.archs.cache import TracedArch  # noqa: E402
 from hypergen.evaluate.diversity import same_shape_similarity  # noqa: E402
 from hypergen.ghn import GHNConfig, GraphHyperNetwork  # noqa: E402
 from hypergen.graph.data import batch_graphs  # noqa: E402
-from hypergen.tasks import LANGUAGE_MODEL, prediction_counts, prediction_loss  # noqa: E402
+from hypergen.tasks import LANGUAGE_MODEL, perplexity, prediction_counts, prediction_loss  # noqa: E402
 from hypergen.train.archs import ArchPool  # noqa: E402
 from hypergen.train.schedule import warmup_cosine  # noqa: E402
 
@@ -219,7 +218,7 @@ class GHNTrainingModule(pl.LightningModule):
                    "val/loss": loss.mean(), "val/loss_random_init": baseline_loss.mean()}
         self.log_dict(metrics, prog_bar=True, sync_dist=False)
         if self.task == LANGUAGE_MODEL:
-            self.log("val/ppl", math.exp(min(float(metrics["val/loss"]), 700.0)), sync_dist=False)  # no overflow
+            self.log("val/ppl", perplexity(float(metrics["val/loss"])), sync_dist=False)
         self.log("val/layer_similarity", self._val_similarity, sync_dist=False)
         self._val_params = []
 

@@ -52,6 +52,7 @@ def test_report_has_every_heldout_net_and_the_mean(evaluated):
     md = (out / "eval.md").read_text()
     assert md.startswith("# tiny") and "| **mean** |" in md and "torch.optim.SGD" in md
     assert "| default init trained 5 steps first |" in md and "trained [5] steps first" in md
+    assert "BatchNorm statistics: recalibrate" in md  # stated for classifiers (their nets have BatchNorm)
     assert (out / "curves.png").stat().st_size > 10_000
     assert "mean over 2 nets: no training" in stdout
 

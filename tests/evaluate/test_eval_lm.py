@@ -71,6 +71,7 @@ def test_language_model_evaluation_reports_loss_and_perplexity(lm_report):
     md = (out / "eval.md").read_text()
     assert md.startswith("# bytes") and "torch.optim.AdamW" in md and "'lr': 0.001" in md and "windows" in md
     assert "no training: GHN loss (ppl)" in md and "| default init trained 3 steps first |" in md
+    assert "BatchNorm" not in md  # language models have none to recalibrate
     with open(out / "curves.csv") as f:
         curves = list(csv.DictReader(f))
     assert len(curves) == 1 * 3 * 3 and all(float(c["test_loss"]) > 0 for c in curves)

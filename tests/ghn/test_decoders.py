@@ -69,7 +69,7 @@ def test_tiling_decoder_shapes_and_tiling(shape):
 def test_unknown_decoder_name():
     with pytest.raises(KeyError, match="registered"):
         build_decoder(GHNConfig(hidden=16, decoder="nope"))
-    with pytest.raises(KeyError, match=r"unknown index encoding 'nope'; registered: \['absolute', 'identity', 'relative'\]"):
+    with pytest.raises(KeyError, match=r"unknown index encoding 'nope'; registered: \['absolute', 'cyclic', 'identity', 'relative'\]"):
         build_decoder(GHNConfig(hidden=16, index_encoding="nope"))
 
 

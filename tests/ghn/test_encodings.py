@@ -78,6 +78,26 @@ def test_identity_index_encoding_crops_the_core_and_never_repeats_a_unit():
     assert torch.unique(product, dim=0).shape[0] == 300  # ...and no two units equal
 
 
+def test_cyclic_index_encoding_makes_wide_units_near_copies_of_narrow_ones_but_never_equal():
+    import torch.nn.functional as F
+
+    from hypergen.ghn.encodings import CYCLIC_JITTER, cyclic_index_encoding, identity_index_encoding
+
+    wide = cyclic_index_encoding(300, 32)
+    for n in (1, 32, 33, 100):
+        assert torch.equal(cyclic_index_encoding(n, 32), wide[:n])  # channel i is channel i at every width
+    assert torch.equal(wide[:32], identity_index_encoding(32, 32))  # training widths: the core, cropped
+    torch.testing.assert_close(wide.norm(dim=1), torch.full((300,), 32 ** 0.5))
+    unit = F.normalize(wide, dim=1)
+    partner = (unit[32:] * unit[torch.arange(32, 300) % 32]).sum(1)  # row i against row i mod 32
+    expected = 1 / (1 + CYCLIC_JITTER ** 2) ** 0.5
+    assert partner.min() > expected - 0.01 and partner.max() < 1 - 1e-3
+    core = torch.randn(32, 32, dtype=torch.double)
+    product = wide.double() @ core @ wide.double().t() / 32
+    assert torch.unique(product, dim=0).shape[0] == 300  # no two units equal, unlike tiling's unit i and i + 32
+    assert not torch.equal(cyclic_index_encoding(40, 32, seed=1), wide[:40])
+
+
 def test_seeded_uniform_is_fixed_by_the_id_with_unit_variance():
     from hypergen.ghn.encodings import seeded_uniform
 

@@ -41,7 +41,7 @@ __all__ = ["CoreDecoder", "core_decoder"]
 
 _BLOCK_KERNEL = 3
 # index encodings whose row i is the same at every width (a table of learned rows can start from them)
-_WIDTH_INDEPENDENT = ("absolute", "identity")
+_WIDTH_INDEPENDENT = ("absolute", "cyclic", "identity")
 
 
 class CoreDecoder(ParamDecoder):
