@@ -14,8 +14,8 @@ from torch import Tensor
 from hypergen.registry import lookup
 
 __all__ = [
-    "CYCLIC_JITTER", "INDEX_ENCODINGS", "KERNEL_DIMS", "KERNEL_FEATURES", "SEED_OFFSET", "absolute_index_encoding",
-    "cyclic_index_encoding", "identity_index_encoding", "index_encoding", "seeded_uniform",
+    "CYCLIC_JITTER", "INDEX_ENCODINGS", "KERNEL_DIMS", "KERNEL_FEATURES", "SEED_OFFSET", "WIDTH_INDEPENDENT_ENCODINGS",
+    "absolute_index_encoding", "cyclic_index_encoding", "identity_index_encoding", "index_encoding", "seeded_uniform",
     "kernel_position_encoding", "log_size_encoding",
 ]
 
@@ -219,6 +219,8 @@ class IndexCodeCache:
 #: (:func:`cyclic_index_encoding`: the standard basis, repeated with a small tilt beyond ``E``).
 INDEX_ENCODINGS = {"absolute": absolute_index_encoding, "cyclic": cyclic_index_encoding,
                    "identity": identity_index_encoding, "relative": index_encoding}
+#: Encodings whose row ``i`` is the same at every width (a table of learned rows can start from them).
+WIDTH_INDEPENDENT_ENCODINGS = ("absolute", "cyclic", "identity")
 
 
 def kernel_position_encoding(kernel: tuple[int, ...], device: torch.device | str = "cpu") -> Tensor:

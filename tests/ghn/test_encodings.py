@@ -98,6 +98,14 @@ def test_cyclic_index_encoding_makes_wide_units_near_copies_of_narrow_ones_but_n
     assert not torch.equal(cyclic_index_encoding(40, 32, seed=1), wide[:40])
 
 
+def test_the_width_independent_encodings_are_the_ones_whose_rows_do_not_depend_on_the_width():
+    from hypergen.ghn.encodings import INDEX_ENCODINGS, WIDTH_INDEPENDENT_ENCODINGS
+
+    for name, encode in INDEX_ENCODINGS.items():
+        same = all(torch.equal(encode(n, 32), encode(100, 32)[:n]) for n in (8, 40))
+        assert same == (name in WIDTH_INDEPENDENT_ENCODINGS), name
+
+
 def test_seeded_uniform_is_fixed_by_the_id_with_unit_variance():
     from hypergen.ghn.encodings import seeded_uniform
 

@@ -32,7 +32,7 @@ from hypergen.ghn.decoders.base import DenseParams, LowRankParams, ParamDecoder,
 from hypergen.ghn.decoders.lowrank import mix_head, with_seeded_base
 from hypergen.ghn.decoders.registry import register_decoder
 from hypergen.ghn.decoders.tiling import fit_kernel
-from hypergen.ghn.encodings import INDEX_ENCODINGS, IndexCodeCache
+from hypergen.ghn.encodings import INDEX_ENCODINGS, WIDTH_INDEPENDENT_ENCODINGS, IndexCodeCache
 
 if TYPE_CHECKING:
     from hypergen.ghn.config import GHNConfig
@@ -40,8 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["CoreDecoder", "core_decoder"]
 
 _BLOCK_KERNEL = 3
-# index encodings whose row i is the same at every width (a table of learned rows can start from them)
-_WIDTH_INDEPENDENT = ("absolute", "cyclic", "identity")
 
 
 class CoreDecoder(ParamDecoder):
@@ -65,9 +63,9 @@ class CoreDecoder(ParamDecoder):
         super().__init__()
         if rank % 2:
             raise ValueError(f"the core decoder's rank must be even, got {rank}")
-        if vocab_codes < 0 or (vocab_codes and index_encoding not in _WIDTH_INDEPENDENT):
+        if vocab_codes < 0 or (vocab_codes and index_encoding not in WIDTH_INDEPENDENT_ENCODINGS):
             raise ValueError(f"vocab_codes={vocab_codes} needs a non-negative size and a width-independent index "
-                             f"encoding {_WIDTH_INDEPENDENT}, got index_encoding={index_encoding!r}; set "
+                             f"encoding {WIDTH_INDEPENDENT_ENCODINGS}, got index_encoding={index_encoding!r}; set "
                              "vocab_codes=0 or index_encoding='identity'")
         self.rank, self.seed = rank, seed
         self._codes = IndexCodeCache(index_encoding, rank, seed)
