@@ -43,6 +43,9 @@ VARIANTS: dict[str, str] = {
     "core_id": "ghn=default decoder=core decoder.index_encoding=identity",
     # the library default GHNConfig() as experiment=fmnist_cpu_lowrank trains it: the same with node positions
     "core_id_pos": "ghn=default decoder=core decoder.index_encoding=identity ghn.positional=true",
+    # core_id_pos whose nets also learn from a trained teacher's logits (module.distill, hypergen.train.distill)
+    "kd": "ghn=default decoder=core decoder.index_encoding=identity ghn.positional=true "
+          "module.distill={weight:0.5,temperature:4}",
     # core_id with cyclic index codes (units beyond the rank are near copies of the first ones)
     "core_cyc": "ghn=default decoder=core decoder.index_encoding=cyclic",
     # the same with relative index codes (the default of issue 15's first rounds)

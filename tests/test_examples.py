@@ -91,6 +91,7 @@ def test_init_gpt2_example(capsys, monkeypatch):
     assert math.isfinite(ghn_loss) and ghn_loss > math.log(1000) - 0.1
 
 
+@pytest.mark.slow  # 15 s; the default run keeps the Optuna sweep itself (tests/train/test_sweep.py)
 def test_sweep_example(capsys, monkeypatch, tmp_path, fashion_mnist_installed):
     for var in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):  # keep W&B's files out of $HOME
         monkeypatch.setenv(var, str(tmp_path / var.lower()))

@@ -7,7 +7,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GHNConfig", "ScalingConfig"]
+__all__ = ["GHNConfig", "ScalingConfig", "check_fields"]
 
 
 @dataclass
@@ -135,7 +135,7 @@ class GHNConfig:
         Raises:
             ValueError: on a key that is not a config field (names the key and lists the valid ones).
         """
-        _check_fields(cls, values)
+        check_fields(cls, values)
         return cls(**values)
 
 
@@ -145,7 +145,7 @@ def _scaling_from_dict(values: dict[str, Any]) -> ScalingConfig:
     Raises:
         ValueError: on an unknown key (names it and lists the valid ones).
     """
-    _check_fields(ScalingConfig, values)
+    check_fields(ScalingConfig, values)
     return ScalingConfig(**values)
 
 
@@ -153,9 +153,13 @@ def _scaling_from_dict(values: dict[str, Any]) -> ScalingConfig:
 _SCALAR_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
 
 
-def _check_fields(cls: type, values: dict[str, Any]) -> None:
-    """Raise ``ValueError`` naming the first unknown key (with the closest valid one) or the first value of the
-    wrong type (with the type the field takes)."""
+def check_fields(cls: type, values: dict[str, Any]) -> None:
+    """Check a dict of a dataclass's fields before building it (configs read from files or the command line).
+
+    Raises:
+        ValueError: naming the first unknown key (with the closest valid one) or the first value of the wrong type
+            (with the type the field takes).
+    """
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key, value in values.items():
         if key not in fields:

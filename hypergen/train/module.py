@@ -24,6 +24,7 @@ from hypergen.ghn import GHNConfig, GraphHyperNetwork  # noqa: E402
 from hypergen.graph.data import batch_graphs  # noqa: E402
 from hypergen.tasks import LANGUAGE_MODEL, perplexity, prediction_counts, prediction_loss  # noqa: E402
 from hypergen.train.archs import ArchPool  # noqa: E402
+from hypergen.train.distill import Distillation, distillation_loss, train_teacher  # noqa: E402
 from hypergen.train.schedule import warmup_cosine  # noqa: E402
 
 __all__ = ["GHNTrainingModule"]
@@ -56,18 +57,24 @@ class GHNTrainingModule(pl.LightningModule):
         weight_reg: L2 penalty on predicted weights (GHN-3 uses 3e-5), 0 to disable.
         ema_decay: keep an exponential moving average of the GHN's weights, used for validation and export.
         calibration_batches: training batches kept for BatchNorm re-estimation in validation.
+        distill: learn from a trained teacher's logits too (fields of :class:`~hypergen.train.distill.Distillation`,
+            e.g. ``{"weight": 0.5, "temperature": 4}``; classification only). The teacher trains before the first
+            step and is kept in the checkpoints. ``train/loss`` stays the labels' cross-entropy; ``train/distill``
+            is the soft-target term.
     """
 
     def __init__(self, ghn: GHNConfig | dict[str, Any], archs: ArchPool, decoder: dict[str, Any] | None = None,
                  meta_batch: int = 8, lr: float = 1e-3,
                  weight_decay: float = 1e-5, warmup_steps: int = 100, total_steps: int | None = None,
-                 weight_reg: float = 0.0, ema_decay: float | None = None, calibration_batches: int = 2) -> None:
+                 weight_reg: float = 0.0, ema_decay: float | None = None, calibration_batches: int = 2,
+                 distill: Distillation | dict[str, Any] | None = None) -> None:
         super().__init__()
         config = ghn if isinstance(ghn, GHNConfig) else GHNConfig.from_dict({**dict(ghn), **dict(decoder or {})})
         self.save_hyperparameters({"ghn": config.to_dict(), "meta_batch": meta_batch, "lr": lr,
                                    "weight_decay": weight_decay, "warmup_steps": warmup_steps,
                                    "total_steps": total_steps, "weight_reg": weight_reg, "ema_decay": ema_decay,
-                                   "calibration_batches": calibration_batches})
+                                   "calibration_batches": calibration_batches,
+                                   "distill": None if distill is None else vars(Distillation.from_config(distill))})
         if archs.cache.virtual_edge_cutoff != config.max_distance:
             raise ValueError(f"the architecture pool encodes shortest paths up to {archs.cache.virtual_edge_cutoff} "
                              f"but the GHN's max_distance is {config.max_distance}; build the pool with "
@@ -84,6 +91,13 @@ class GHNTrainingModule(pl.LightningModule):
         self.calibration_batches = calibration_batches
         self._calibration: list[Tensor] = []
         self.task = archs.train_sampler.family.task  # hypergen.tasks.TASKS
+        self.distill = None if distill is None else Distillation.from_config(distill)
+        if self.distill is not None and self.task == LANGUAGE_MODEL:
+            raise ValueError(f"module.distill is for classification; the {archs.train_sampler.family.name!r} family "
+                             "is a language model (remove module.distill)")
+        # not a submodule: neither trained, nor in the GHN's state, nor wrapped by DDP (checkpoints carry it)
+        self._teacher: dict[str, torch.nn.Module] = {}
+        self._teacher_spec: dict[str, Any] | None = None
         # [1 or 2, heldout, 3]: (predicted[, default]) x arch x (summed cross-entropy, correct, predictions)
         self._val_counts: Tensor | None = None
         self._baseline_counts: Tensor | None = None  # [heldout, 3]: the same for default init, measured once
@@ -97,17 +111,41 @@ class GHNTrainingModule(pl.LightningModule):
 
     # --- training ---------------------------------------------------------------------------------------------
 
-    def _losses(self, archs: list[TracedArch], x: Tensor,
-                y: Tensor) -> tuple[list[Tensor], list[Tensor], list[dict[str, Tensor]]]:
-        """Cross-entropy ``[]``, accuracy ``[]`` and predicted weights of each net in ``archs`` on ``(x, y)``."""
+    def _losses(self, archs: list[TracedArch], x: Tensor, y: Tensor, soft: Tensor | None = None
+                ) -> tuple[list[Tensor], list[Tensor], list[dict[str, Tensor]], list[Tensor]]:
+        """Cross-entropy ``[]``, accuracy ``[]``, predicted weights and (with the teacher's logits ``soft``) the
+        distillation term ``[]`` of each net in ``archs`` on ``(x, y)``."""
         predictions = self.ghn(batch_graphs([a.data for a in archs]).to(self.device))
-        losses, correct = [], []
+        losses, correct, distilled = [], [], []
         for arch, params in zip(archs, predictions):
             model = materialize_buffers(arch.model, self.device).train()
-            loss, accuracy = prediction_loss(forward_with(model, params, x), y)
+            logits = forward_with(model, params, x)
+            loss, accuracy = prediction_loss(logits, y)
             losses.append(loss)
             correct.append(accuracy)
-        return losses, correct, predictions
+            if soft is not None:
+                distilled.append(distillation_loss(logits, soft, self.distill.temperature))
+        return losses, correct, predictions, distilled
+
+    def on_fit_start(self) -> None:
+        """Train the distillation teacher (after a resumed checkpoint was loaded: then it is already there)."""
+        if self.distill is None or self._teacher:
+            return
+        datamodule = self.trainer.datamodule
+        if datamodule is None or getattr(datamodule, "train_dataset", None) is None:
+            raise ValueError("module.distill trains its teacher on the run's training set: fit with a datamodule "
+                             "that has a train_dataset (hypergen's TaskDataModule)")
+        evaluation = [batch for _, batch in zip(range(4), datamodule.val_dataloader())]
+        spec = self.archs.train_sampler.sample(self.distill.teacher_index)
+        self._teacher = {"net": train_teacher(spec, datamodule.train_dataset, evaluation, self.distill,
+                                              self.device)}
+        self._teacher_spec = spec
+
+    def _soft_targets(self, x: Tensor) -> Tensor | None:
+        if not self._teacher:
+            return None
+        with torch.no_grad():
+            return self._teacher["net"](x)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
@@ -116,7 +154,7 @@ class GHNTrainingModule(pl.LightningModule):
         archs = self.archs.batch(self.global_step, self.global_rank, self.trainer.world_size, self.meta_batch)
         self.last_arch_keys = [a.key for a in archs]
         self._last_step = (archs, x, y)  # for naming the nets if the gradient turns out non-finite
-        losses, correct, predictions = self._losses(archs, x, y)
+        losses, correct, predictions, distilled = self._losses(archs, x, y, self._soft_targets(x))
         task_loss = torch.stack(losses).mean()
         if not torch.isfinite(task_loss):
             bad = [arch.key for arch, loss in zip(archs, losses) if not torch.isfinite(loss)]
@@ -124,11 +162,15 @@ class GHNTrainingModule(pl.LightningModule):
                                      f"for {len(bad)} of {len(archs)} nets, e.g. {bad[0][:300]}; stopping before "
                                      "the GHN's weights are corrupted (lower module.lr, check the data)")
         loss = task_loss
+        metrics = {"train/loss": task_loss, "train/acc": torch.stack(correct).mean()}
+        if distilled:
+            soft_loss = torch.stack(distilled).mean()
+            loss = (1 - self.distill.weight) * task_loss + self.distill.weight * soft_loss
+            metrics["train/distill"] = soft_loss
         if self.weight_reg:
             reg = sum(p.pow(2).sum() for params in predictions for p in params.values())
             loss = loss + self.weight_reg * reg / len(predictions)
-        self.log_dict({"train/loss": task_loss, "train/acc": torch.stack(correct).mean()},
-                      prog_bar=True, batch_size=x.shape[0])
+        self.log_dict(metrics, prog_bar=True, batch_size=x.shape[0])
         return loss
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
@@ -154,7 +196,7 @@ class GHNTrainingModule(pl.LightningModule):
         archs, x, y = self._last_step
         bad = []
         for arch in archs:
-            (loss,), _, _ = self._losses([arch], x, y)
+            (loss,), _, _, _ = self._losses([arch], x, y)
             grads = torch.autograd.grad(loss, [p for p in self.ghn.parameters() if p.requires_grad], allow_unused=True)
             if any(g is not None and not torch.isfinite(g).all() for g in grads):
                 bad.append(arch.key)
@@ -234,6 +276,10 @@ class GHNTrainingModule(pl.LightningModule):
         checkpoint["hypergen_calibration"] = [t.clone() for t in self._calibration]
         if self._baseline_counts is not None:
             checkpoint["hypergen_baseline_counts"] = self._baseline_counts.cpu().clone()
+        if self._teacher:
+            checkpoint["hypergen_distill_teacher"] = {
+                "spec": self._teacher_spec, "state": {k: v.cpu().clone() for k, v in
+                                                      self._teacher["net"].state_dict().items()}}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self._calibration = list(checkpoint.get("hypergen_calibration", []))
@@ -245,6 +291,13 @@ class GHNTrainingModule(pl.LightningModule):
                      "at the next validation")
             baseline = None
         self._baseline_counts = baseline.to(self.device) if baseline is not None else None
+        teacher = checkpoint.get("hypergen_distill_teacher")
+        if self.distill is not None and teacher is not None:
+            from hypergen.archs import build
+
+            net = build(teacher["spec"], self.device)
+            net.load_state_dict(teacher["state"])
+            self._teacher, self._teacher_spec = {"net": net.eval().requires_grad_(False)}, teacher["spec"]
 
     def export_ghn(self) -> GraphHyperNetwork:
         """A standalone copy of the GHN to save with :func:`hypergen.save_ghn` (the EMA weights when enabled)."""

@@ -54,19 +54,34 @@ def test_without_shim_torchvision_fails_and_unported_ops_raise_clearly():
         torch.ops.torchvision.roi_pool(torch.rand(1, 1, 4, 4), torch.tensor([[0.0, 0, 0, 2, 2]]), 1.0, 2, 2)
 
 
+def _with_startup_hook(code: str) -> subprocess.CompletedProcess:
+    """``code`` in an interpreter whose only start-up step is the hook setup.sh installs; it can call ``nms()``:
+    torchvision's nms on three boxes (``[0, 2]`` when the kernel is routed)."""
+    hook = Path(hypergen.compat.__file__).with_name("torchvision_startup.py")
+    nms = ("def nms(): return torchvision.ops.nms(torch.tensor([[0.0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]]), "
+           "torch.tensor([0.9, 0.8, 0.7]), 0.5).tolist()\n")
+    return _run_without_site(f"import runpy; runpy.run_path({str(hook)!r})\n{nms}{code}")
+
+
 @pytest.mark.skipif(torchvision_native_ops_available(), reason="torchvision's native ops load on this install")
 def test_startup_hook_makes_a_plain_import_work():
     """The hook setup.sh installs: a plain ``import torchvision`` (before hypergen) works and routes nms to our
     kernel; the hook itself imports neither torch nor hypergen at start-up."""
-    hook = Path(hypergen.compat.__file__).with_name("torchvision_startup.py")
-    code = (f"import runpy; runpy.run_path({str(hook)!r}); "
-            "assert 'torch' not in sys.modules and 'hypergen' not in sys.modules; "
-            "import torch, torchvision; "
-            "print(torchvision.ops.nms(torch.tensor([[0.0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]]), "
-            "torch.tensor([0.9, 0.8, 0.7]), 0.5).tolist(), torchvision.models.resnet18().fc.out_features)")
-    proc = _run_without_site(code)
+    proc = _with_startup_hook("assert 'torch' not in sys.modules and 'hypergen' not in sys.modules\n"
+                              "import torch, torchvision\nprint(nms(), torchvision.models.resnet18().fc.out_features)")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["[0,", "2]", "1000"]
+
+
+@pytest.mark.skipif(torchvision_native_ops_available(), reason="torchvision's native ops load on this install")
+def test_startup_hook_survives_look_ups_before_the_import():
+    """torch_geometric (so ``import hypergen``), transformers and lightning look torchvision up with
+    ``importlib.util.find_spec`` long before anything imports it; the hook must still act at the real import (it
+    used to act on the look-up and leave nms without its kernel: ``import hypergen, torchvision`` then failed)."""
+    proc = _with_startup_hook("import importlib.util\nassert importlib.util.find_spec('torchvision') is not None\n"
+                              "import hypergen, torch, torchvision\nprint(nms())")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["[0,", "2]"]
 
 
 def test_shim_is_idempotent():

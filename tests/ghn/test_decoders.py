@@ -5,6 +5,7 @@ import torch
 
 from hypergen.ghn import GHNConfig, GraphHyperNetwork
 from hypergen.ghn.decoders import LowRankDecoder, LowRankParams, TensorLayout, TilingDecoder, build_decoder
+from hypergen.ghn.decoders.lowrank import MIX_LOGIT_FLOOR, mix_offset
 
 
 @pytest.mark.parametrize(
@@ -107,6 +108,30 @@ def test_seeded_base_is_full_rank_deterministic_and_mixes_at_the_width_dependent
     assert torch.allclose(raw.rms(), w.flatten(1).pow(2).mean(1).sqrt(), rtol=0.05)
     with pytest.raises(ValueError, match="ids"):
         dec(cond, layout)
+
+
+def test_learned_mix_cannot_hand_a_tensor_over_to_the_base():
+    # one trained GHN walked every mix logit to -11 and predicted the seeded base alone; the floor keeps the product
+    dec = LowRankDecoder(hidden=8, rank=4, index_features=8, base=True)
+    cond, ids = torch.randn(2, 8), torch.tensor([0, 1])
+    narrow, wide = TensorLayout.of((4, 4)), TensorLayout.of((64, 64))
+    with torch.no_grad():
+        dec.mix_head.bias.fill_(-20.0)  # far below the floor
+        floor_narrow = dec(cond, narrow, ids=ids).base_scale
+        floor_wide = dec(cond, wide, ids=ids).base_scale
+        dec.mix_head.bias.fill_(MIX_LOGIT_FLOOR)  # at the floor: the same tensors
+        torch.testing.assert_close(dec(cond, narrow, ids=ids).base_scale, floor_narrow)
+        dec.mix_head.bias.fill_(0.5)  # above it: the unbounded formula
+        above = dec(cond, wide, ids=ids).base_scale
+    share = 1 - floor_narrow.square()  # the product's share of the variance (both parts have unit mean square)
+    assert (share > 0.99).all(), share
+    assert (1 - floor_wide.square() > 0.01).all(), floor_wide
+    expected = math.cos(math.pi / 2 / (1 + math.exp(-(0.5 + mix_offset(4, wide)))))
+    torch.testing.assert_close(above, torch.full((2,), expected))
+    # and gradients still reach the head above the floor
+    dec.mix_head.bias.data.fill_(0.5)
+    dec(cond, wide, ids=ids).base_scale.sum().backward()
+    assert dec.mix_head.bias.grad.abs().item() > 0
 
 
 def test_seeded_base_written_into_out_matches_materialize():

@@ -45,6 +45,7 @@ def _assert_same_tensors(a, b):
         assert a == b
 
 
+@pytest.mark.slow  # 21 s; the default run keeps resuming after a SIGKILL, bit for bit (the test below)
 def test_killed_run_resumes_where_its_checkpoint_left_off(train_cli, tiny, fashion_mnist_installed, tmp_path):
     run_dir = tmp_path / "run"
     args = [*tiny, f"hydra.run.dir={run_dir}", f"trainer.max_steps={STEPS}", "trainer.limit_val_batches=0",

@@ -29,7 +29,7 @@ from hypergen.ghn.encodings import KERNEL_FEATURES, IndexCodeCache, kernel_posit
 if TYPE_CHECKING:
     from hypergen.ghn.config import GHNConfig
 
-__all__ = ["LowRankDecoder", "lowrank_decoder", "mix_head", "mix_offset", "with_seeded_base"]
+__all__ = ["MIX_LOGIT_FLOOR", "LowRankDecoder", "lowrank_decoder", "mix_head", "mix_offset", "with_seeded_base"]
 
 
 def mix_offset(rank: int, layout: TensorLayout) -> float:
@@ -38,14 +38,21 @@ def mix_offset(rank: int, layout: TensorLayout) -> float:
     A rank-``r`` product with the mean square of an ``n x m`` tensor has singular values about ``sqrt(min(n, m) / r)``
     times larger than a full-rank one's; with this share they are about the base's, so wide layers start mostly
     full-rank, while layers no wider than ``r`` start as (nearly) the product alone: the GHN's own prediction, with
-    nothing random in the way of learning. (The learned mix moves slowly: over a 1300-step run its logit moves by
-    well under 1, so this start decides what training sees. A share set by the product's effective rank instead,
-    which bounds its largest singular value by the base's, left 25-40% of the variance to the product in our training
-    nets, and GHNs trained with 15% learned nothing in 340 steps.)
+    nothing random in the way of learning. (Trained GHNs move the learned logit towards the product: by +0.4 to +5
+    over 1300-step runs, 7 GHNs, 643 tensors each. A share set by the product's effective rank instead, which bounds
+    its largest singular value by the base's, left 25-40% of the variance to the product in our training nets, and
+    GHNs trained with 15% learned nothing in 340 steps.)
     """
     share = min(rank / min(layout.rows, (layout.cols or 1) * layout.kernel_numel), 1 - 1e-3)
     fraction = math.asin(math.sqrt(share)) / (math.pi / 2)  # t0 / (pi / 2)
     return math.log(fraction / (1 - fraction))
+
+
+#: Lowest learned mix logit ``z(h)`` (relative to the start :func:`mix_offset`): the product keeps at least the share
+#: ``sin(pi/2 * sigmoid(z0 - 1))^2`` (0.99 of a layer no wider than the rank). Without it, one GHN of 12 (cyclic
+#: index codes, seed 1) walked every tensor's logit to -11 and predicted nothing but the seeded base; every other
+#: trained GHN's logits stayed above +0.35, where this floor changes nothing (docs/results.md, issue 15).
+MIX_LOGIT_FLOOR = -1.0
 
 
 def mix_head(hidden: int) -> nn.Linear:
@@ -59,14 +66,15 @@ def mix_head(hidden: int) -> nn.Linear:
 def with_seeded_base(a: Tensor, b: Tensor, layout: TensorLayout, mix_logit: Tensor, rank: int,
                      ids: Tensor | None) -> LowRankParams:
     """``cos(t) * R + sin(t) * A B^T / rms(A B^T)`` as :class:`LowRankParams`, with ``R`` the seeded base of ``ids``
-    (unit variance) and ``t = pi/2 * sigmoid(mix_logit + z0)`` (``z0``: :func:`mix_offset` of ``rank``).
+    (unit variance) and ``t = pi/2 * sigmoid(max(mix_logit, MIX_LOGIT_FLOOR) + z0)`` (``z0``: :func:`mix_offset` of
+    ``rank``; the floor keeps the GHN from handing a tensor over to the base, :data:`MIX_LOGIT_FLOOR`).
 
     Raises:
         ValueError: ``ids`` is None (the base is seeded by them).
     """
     if ids is None:
         raise ValueError("this low-rank decoder has a seeded base and needs the tensors' ids")
-    t = (math.pi / 2) * torch.sigmoid(mix_logit + mix_offset(rank, layout))  # [G]
+    t = (math.pi / 2) * torch.sigmoid(mix_logit.clamp(min=MIX_LOGIT_FLOOR) + mix_offset(rank, layout))  # [G]
     low = LowRankParams(a, b, layout).low_rank_rms()
     a = a * (torch.sin(t) / (low + 1e-12)).view(-1, 1, 1)
     return LowRankParams(a, b, layout, base_scale=torch.cos(t), base_ids=ids)
