@@ -100,17 +100,19 @@ def train_teacher(spec: Mapping[str, Any], train_set: Dataset, eval_batches: Seq
     """Build ``spec``'s net (default init, seeded by ``config.seed``) and train it on ``train_set``.
 
     Returns:
-        The trained net in eval mode, parameters frozen. Its accuracy on ``eval_batches`` is logged.
+        The trained net in eval mode, parameters frozen. Its accuracy on ``eval_batches`` is logged. The global
+        torch random state is the same after the call as before it.
     """
     from hypergen.archs import build
     from hypergen.evaluate.finetune import FinetuneConfig, finetune, seeded_batches
 
-    torch.manual_seed(config.seed)
-    net = build(dict(spec), device)
-    batches = seeded_batches(train_set, config.teacher_batch_size, config.seed)
-    schedule = FinetuneConfig(config.teacher_steps, eval_every=config.teacher_steps, cosine=True)
-    optimizer = partial(torch.optim.SGD, lr=config.teacher_lr, momentum=0.9, weight_decay=5e-4)
-    curve = finetune(net, batches, eval_batches, schedule, optimizer, device, name="distillation teacher")
+    with torch.random.fork_rng(devices=[]):  # the caller's random stream (the GHN's run) continues untouched
+        torch.manual_seed(config.seed)
+        net = build(dict(spec), device)
+        batches = seeded_batches(train_set, config.teacher_batch_size, config.seed)
+        schedule = FinetuneConfig(config.teacher_steps, eval_every=config.teacher_steps, cosine=True)
+        optimizer = partial(torch.optim.SGD, lr=config.teacher_lr, momentum=0.9, weight_decay=5e-4)
+        curve = finetune(net, batches, eval_batches, schedule, optimizer, device, name="distillation teacher")
     log.info("distillation teacher (%d parameters) trained %d steps: %.1f%% on %d validation images",
              sum(p.numel() for p in net.parameters()), config.teacher_steps, 100 * curve.final,
              sum(len(y) for _, y in eval_batches))

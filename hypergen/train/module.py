@@ -135,10 +135,11 @@ class GHNTrainingModule(pl.LightningModule):
         if datamodule is None or getattr(datamodule, "train_dataset", None) is None:
             raise ValueError("module.distill trains its teacher on the run's training set: fit with a datamodule "
                              "that has a train_dataset (hypergen's TaskDataModule)")
-        evaluation = [batch for _, batch in zip(range(4), datamodule.val_dataloader())]
-        spec = self.archs.train_sampler.sample(self.distill.teacher_index)
-        self._teacher = {"net": train_teacher(spec, datamodule.train_dataset, evaluation, self.distill,
-                                              self.device)}
+        with torch.random.fork_rng(devices=[]):  # the run's random stream is the same with or without a teacher
+            evaluation = [batch for _, batch in zip(range(4), datamodule.val_dataloader())]
+            spec = self.archs.train_sampler.sample(self.distill.teacher_index)
+            self._teacher = {"net": train_teacher(spec, datamodule.train_dataset, evaluation, self.distill,
+                                                  self.device)}
         self._teacher_spec = spec
 
     def _soft_targets(self, x: Tensor) -> Tensor | None:

@@ -81,8 +81,17 @@ def test_teacher_trains_before_the_first_step_and_its_soft_targets_enter_the_los
             logged.append((float(outputs["loss"]), float(trainer.callback_metrics["train/loss"]),
                            float(trainer.callback_metrics["train/distill"])))
 
+    class Draw(pl.Callback):  # the run's random stream must not be reset by the teacher's training
+        def on_fit_start(self, trainer, pl_module):
+            self.state = torch.get_rng_state()
+
+        def on_train_start(self, trainer, pl_module):
+            self.unchanged = torch.equal(torch.get_rng_state(), self.state)
+
+    draw = Draw()
     with caplog.at_level(logging.INFO, logger="hypergen.train.distill"):
-        _trainer(3, callbacks=[Record()], default_root_dir=tmp_path).fit(module, datamodule=data)
+        _trainer(3, callbacks=[draw, Record()], default_root_dir=tmp_path).fit(module, datamodule=data)
+    assert draw.unchanged
     line = next(r.getMessage() for r in caplog.records if r.name == "hypergen.train.distill")
     accuracy = float(line.split("trained 150 steps: ")[1].split("%")[0])
     assert accuracy > 40, line  # far above the 10% of chance: a teacher worth learning from
