@@ -111,6 +111,7 @@ def test_a_resumed_run_gets_the_teacher_from_its_checkpoint(caplog, tmp_path):
     trainer.save_checkpoint(path)
     taught = {k: v.clone() for k, v in module._teacher["net"].state_dict().items()}
     resumed = _module()
+    caplog.clear()  # only what the resumed run logs (the first run's teacher line may be captured too)
     with caplog.at_level(logging.INFO, logger="hypergen.train.distill"):
         _trainer(4, default_root_dir=tmp_path).fit(resumed, datamodule=_Data(), ckpt_path=path)
     assert not [r for r in caplog.records if r.name == "hypergen.train.distill"]  # not trained again
