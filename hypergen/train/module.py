@@ -96,8 +96,7 @@ class GHNTrainingModule(pl.LightningModule):
             raise ValueError(f"module.distill is for classification; the {archs.train_sampler.family.name!r} family "
                              "is a language model (remove module.distill)")
         # not a submodule: neither trained, nor in the GHN's state, nor wrapped by DDP (checkpoints carry it)
-        self._teacher: dict[str, torch.nn.Module] = {}
-        self._teacher_spec: dict[str, Any] | None = None
+        self._teacher: dict[str, Any] = {}  # {"net": the trained teacher, "spec": its architecture}
         # [1 or 2, heldout, 3]: (predicted[, default]) x arch x (summed cross-entropy, correct, predictions)
         self._val_counts: Tensor | None = None
         self._baseline_counts: Tensor | None = None  # [heldout, 3]: the same for default init, measured once
@@ -139,8 +138,7 @@ class GHNTrainingModule(pl.LightningModule):
             evaluation = [batch for _, batch in zip(range(4), datamodule.val_dataloader())]
             spec = self.archs.train_sampler.sample(self.distill.teacher_index)
             self._teacher = {"net": train_teacher(spec, datamodule.train_dataset, evaluation, self.distill,
-                                                  self.device)}
-        self._teacher_spec = spec
+                                                  self.device), "spec": spec}
 
     def _soft_targets(self, x: Tensor) -> Tensor | None:
         if not self._teacher:
@@ -279,8 +277,8 @@ class GHNTrainingModule(pl.LightningModule):
             checkpoint["hypergen_baseline_counts"] = self._baseline_counts.cpu().clone()
         if self._teacher:
             checkpoint["hypergen_distill_teacher"] = {
-                "spec": self._teacher_spec, "state": {k: v.cpu().clone() for k, v in
-                                                      self._teacher["net"].state_dict().items()}}
+                "spec": self._teacher["spec"],
+                "state": {k: v.cpu().clone() for k, v in self._teacher["net"].state_dict().items()}}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self._calibration = list(checkpoint.get("hypergen_calibration", []))
@@ -298,7 +296,7 @@ class GHNTrainingModule(pl.LightningModule):
 
             net = build(teacher["spec"], self.device)
             net.load_state_dict(teacher["state"])
-            self._teacher, self._teacher_spec = {"net": net.eval().requires_grad_(False)}, teacher["spec"]
+            self._teacher = {"net": net.eval().requires_grad_(False), "spec": teacher["spec"]}
 
     def export_ghn(self) -> GraphHyperNetwork:
         """A standalone copy of the GHN to save with :func:`hypergen.save_ghn` (the EMA weights when enabled)."""
