@@ -67,7 +67,7 @@ def monitor_hint(task: str, metric: str | None) -> str | None:
     """
     if task == LANGUAGE_MODEL and metric == "val/acc":
         return ("this language-model run chooses its best GHN by next-token accuracy (monitor.metric=val/acc); "
-                "monitor.metric=val/loss monitor.mode=min chooses it by the loss (experiment=text_gpt_cpu does)")
+                "monitor=loss chooses it by the loss (data=text selects it unless the command line says otherwise)")
     return None
 
 

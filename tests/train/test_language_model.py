@@ -245,6 +245,6 @@ def test_gpt_on_a_classification_dataset_fails_before_training_naming_both_keys(
 
 def test_monitor_hint_warns_when_a_language_model_run_keeps_the_accuracy_monitor():
     hint = builders.monitor_hint("language_model", "val/acc")
-    assert hint is not None and "monitor.metric=val/loss monitor.mode=min" in hint
+    assert hint is not None and "monitor=loss chooses it by the loss" in hint
     assert builders.monitor_hint("language_model", "val/loss") is None
     assert builders.monitor_hint("classification", "val/acc") is None

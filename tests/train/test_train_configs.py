@@ -47,8 +47,9 @@ def _group_files(group: str) -> dict[str, dict]:
 
 
 def _variant_base(entry: dict) -> str | None:
-    """The option a variant file extends (``defaults: [<base>, _self_]``), or None for a file of its own."""
-    bases = [item for item in entry.get("defaults", []) if item != "_self_"]
+    """The option a variant file extends (``defaults: [<base>, _self_]``), or None for a file of its own (entries of
+    other groups, such as data/text's choice of monitor, are ``{group: option}`` mappings)."""
+    bases = [item for item in entry.get("defaults", []) if isinstance(item, str) and item != "_self_"]
     assert len(bases) <= 1, f"a variant extends exactly one option of its group, got {bases}"
     return bases[0] if bases else None
 
@@ -257,6 +258,25 @@ def test_monitor_picks_the_best_ghn_and_the_progress_metric(tmp_path):
     best, export, _, progress, _ = builders.build_callbacks(cfg.callbacks, has_logger=True)
     assert (best.monitor, best.mode) == ("val/loss", "min")
     assert export.monitor == progress.metric == "val/loss"
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ((), ("val/acc", "max")),
+    (("data=text", "archs=gpt"), ("val/loss", "min")),  # the data's task picks the monitor, no experiment needed
+    (("data=text", "archs=gpt", "monitor=accuracy"), ("val/acc", "max")),  # the command line still decides
+    (("data=text", "archs=gpt", "monitor.metric=val/ppl"), ("val/ppl", "min")),
+    (("data=cifar100",), ("val/acc", "max")),
+])
+def test_monitor_follows_the_data_task(tmp_path, overrides, expected):
+    cfg = _compose(tmp_path, *overrides)
+    assert (cfg.monitor.metric, cfg.monitor.mode) == expected
+    assert cfg.optimized_metric == expected[0]  # what a sweeper is given
+    best, export, _, progress, _ = builders.build_callbacks(cfg.callbacks, has_logger=True)
+    assert (best.monitor, best.mode, export.monitor, progress.metric) == (*expected, expected[0], expected[0])
+    # the run's warning fires only where a language-model run was told to keep top-1
+    task = "language_model" if "data=text" in overrides else "classification"
+    warns = builders.monitor_hint(task, cfg.monitor.metric) is not None
+    assert warns == ("monitor=accuracy" in overrides)
 
 
 def test_experiment_text_gpt_cpu(tmp_path):
