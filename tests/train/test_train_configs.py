@@ -279,6 +279,13 @@ def test_monitor_follows_the_data_task(tmp_path, overrides, expected):
     assert warns == ("monitor=accuracy" in overrides)
 
 
+@pytest.mark.parametrize(("data", "expected"), [("data=fashion_mnist", ("val/acc", "maximize")),
+                                                 ("data=text", ("val/loss", "minimize"))])
+def test_optuna_search_optimises_the_monitor_in_its_direction(tmp_path, data, expected):
+    cfg = _compose(tmp_path, "hparams_search=optuna", data, "archs=gpt" if data == "data=text" else "archs=deepnets")
+    assert (cfg.optimized_metric, cfg.hydra.sweeper.direction) == expected
+
+
 def test_experiment_text_gpt_cpu(tmp_path):
     cfg = _compose(tmp_path, "experiment=text_gpt_cpu")
     check_argument_types(cfg)
