@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["CLASSIFICATION", "LANGUAGE_MODEL", "TASKS", "check_task", "logits_of", "perplexity", "prediction_counts",
-           "prediction_loss"]
+__all__ = ["CLASSIFICATION", "LANGUAGE_MODEL", "TASKS", "check_task", "dataset_task", "logits_of", "perplexity",
+           "prediction_counts", "prediction_loss", "task_correct", "task_loss"]
 
 CLASSIFICATION = "classification"
 LANGUAGE_MODEL = "language_model"
@@ -104,3 +104,32 @@ def prediction_counts(logits: Tensor | Any, targets: Tensor) -> Tensor:
     summed = F.cross_entropy(flat_logits.float(), flat_targets, reduction="sum")
     correct = (flat_logits.argmax(-1) == flat_targets).sum()
     return torch.stack([summed, correct.float(), torch.tensor(float(flat_targets.numel()), device=summed.device)])
+
+
+def task_loss(output: Tensor | Any, target: Tensor) -> Tensor:
+    """Mean cross-entropy over all predictions (samples, or next tokens): a differentiable scalar. Shapes as in
+    :func:`prediction_loss`; a Hugging Face output's ``.logits`` is used.
+
+    Raises:
+        ValueError: shapes that match neither task.
+    """
+    return prediction_loss(output, target)[0]
+
+
+def task_correct(output: Tensor | Any, target: Tensor) -> tuple[int, int]:
+    """``(correct, count)``: top-1 predictions equal to the target (samples, or next tokens) and how many there were.
+
+    Raises:
+        ValueError: shapes that match neither task.
+    """
+    _, correct, count = prediction_counts(output, target).tolist()
+    return int(correct), int(count)
+
+
+def dataset_task(spec: Any) -> str:
+    """The task of a dataset spec (its ``task`` class attribute, one of :data:`TASKS`).
+
+    Raises:
+        ValueError: an unknown task (names the spec and the known ones).
+    """
+    return check_task(spec.task, f"dataset {type(spec).__name__}")

@@ -1,6 +1,7 @@
 """Evaluation of predicted weights: accuracy with no training, and fine-tuning from GHN init vs default init.
 
-``tasks`` (loss and correct predictions of classifiers and of causal language models) -> ``targets`` (which nets)
+``targets`` (which nets; each scored by :mod:`hypergen.tasks`, the loss and correct predictions of classifiers and of
+causal language models that training uses too)
 -> ``diversity`` (are the predicted layers different?) -> ``finetune`` (accuracy curves
 of one net from one init) -> ``compare`` (both inits of every net, same seeds and data order) -> ``report``
 (Markdown, CSV and a plot) -> ``run`` (the ``hypergen-eval`` Hydra entry point). See ``docs/evaluation.md``.
@@ -13,7 +14,7 @@ from hypergen.evaluate.diversity import same_shape_similarity
 from hypergen.evaluate.finetune import Curve, FinetuneConfig, accuracy, finetune, loss_and_accuracy, seeded_batches
 from hypergen.evaluate.report import summarize, write_report
 from hypergen.evaluate.targets import EvalTarget, heldout_targets, zoo_targets
-from hypergen.evaluate.tasks import CLASSIFICATION, LANGUAGE_MODEL, task_correct, task_loss
+from hypergen.tasks import CLASSIFICATION, LANGUAGE_MODEL, task_correct, task_loss
 
 __all__ = [
     "CLASSIFICATION", "INITS", "LANGUAGE_MODEL", "CompareConfig", "Curve", "EvalTarget", "FinetuneConfig",

@@ -16,7 +16,7 @@ from hypergen.apply.spectrum import orthogonalize_
 from hypergen.evaluate.diversity import same_shape_similarity
 from hypergen.evaluate.finetune import Batch, Curve, FinetuneConfig, OptimizerFactory, finetune
 from hypergen.evaluate.targets import EvalTarget
-from hypergen.evaluate.tasks import CLASSIFICATION, LANGUAGE_MODEL, TASKS, perplexity
+from hypergen.tasks import CLASSIFICATION, LANGUAGE_MODEL, TASKS, perplexity
 
 if TYPE_CHECKING:
     from hypergen.ghn.model import GraphHyperNetwork
@@ -58,7 +58,7 @@ class CompareConfig:
             ``orthogonalize_default``) first trained ``k`` steps (constant learning rate, its own data order),
             then fine-tuned exactly like the two inits. They calibrate the GHN's numbers: what an init worth ``k``
             steps of training achieves under the same fine-tuning.
-        task: ``"classification"`` or ``"language_model"`` (:mod:`hypergen.evaluate.tasks`): which numbers the
+        task: ``"classification"`` or ``"language_model"`` (:mod:`hypergen.tasks`): which numbers the
             report leads with (accuracy; or next-token loss and perplexity, with token accuracy next to them).
         keep_scale: ``init_``'s option of that name (its default, True: no predicted weight wider than the default
             init's). A GHN trained on a family has learned its scales; on language models capping them at GPT-2's
@@ -95,7 +95,7 @@ class TargetResult:
         not_predicted: parameters the GHN did not predict (they kept their default init), with the reason.
         similarity: init name -> :func:`~hypergen.evaluate.diversity.same_shape_similarity` of the net's weights
             before fine-tuning (close to 1: every layer of a shape got the same tensor).
-        task: the task measured (:data:`~hypergen.evaluate.tasks.TASKS`).
+        task: the task measured (:data:`~hypergen.tasks.TASKS`).
     """
 
     name: str

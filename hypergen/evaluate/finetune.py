@@ -1,7 +1,7 @@
 """Fine-tune one net for a fixed number of steps, measuring test accuracy and loss along the way.
 
 The task (classification or causal language modelling) follows from the shapes of outputs and targets, see
-:mod:`hypergen.evaluate.tasks`.
+:mod:`hypergen.tasks`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from hypergen.evaluate.tasks import task_loss
-from hypergen.tasks import prediction_counts
+from hypergen.tasks import prediction_counts, task_loss
 
 __all__ = ["Curve", "FinetuneConfig", "OptimizerFactory", "accuracy", "finetune", "seeded_batches", "loss_and_accuracy"]
 
@@ -103,7 +102,7 @@ def loss_and_accuracy(model: nn.Module, batches: Iterable[Batch],
                       device: torch.device | str = "cpu") -> tuple[float, float]:
     """``(loss, accuracy)`` of ``model`` in eval mode on ``(inputs, targets)`` batches: the mean cross-entropy over
     all predictions and their top-1 accuracy (fraction) (samples, or next tokens of a language model; see
-    :func:`~hypergen.evaluate.tasks.task_loss`).
+    :func:`~hypergen.tasks.task_loss`).
 
     Raises:
         ValueError: if ``batches`` is empty.
@@ -136,7 +135,7 @@ def finetune(model: nn.Module, train_batches: Iterator[Batch], eval_batches: Seq
              config: FinetuneConfig, make_optimizer: OptimizerFactory,
              device: torch.device | str = "cpu", name: str = "model") -> Curve:
     """Train ``model`` in place with cross-entropy for ``config.steps`` batches of ``train_batches`` (mean next-token
-    cross-entropy for a language model, see :func:`~hypergen.evaluate.tasks.task_loss`).
+    cross-entropy for a language model, see :func:`~hypergen.tasks.task_loss`).
 
     Everything random (data order, augmentation, dropout) comes from the caller: give two inits the same batch
     iterator and the same torch seed to compare them fairly.

@@ -15,7 +15,7 @@ from typing import Any
 
 from hypergen.evaluate.compare import INITS, WARM_START_PREFIX, TargetResult
 from hypergen.evaluate.finetune import Curve
-from hypergen.evaluate.tasks import LANGUAGE_MODEL, perplexity
+from hypergen.tasks import LANGUAGE_MODEL, perplexity
 
 __all__ = ["REPORT_FILES", "init_fields", "lm_init_fields", "mean_curve", "summarize", "write_report"]
 

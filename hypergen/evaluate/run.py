@@ -67,7 +67,7 @@ def load_targets(cfg: Mapping[str, Any], run_dir: str | None, datamodule: TaskDa
     """
     from hypergen.archs import ArchSampler
     from hypergen.evaluate.targets import heldout_targets, zoo_targets
-    from hypergen.evaluate.tasks import dataset_task
+    from hypergen.tasks import dataset_task
     from hypergen.train.app import ConfigError
 
     targets: list[EvalTarget] = []
@@ -105,7 +105,7 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
     from hypergen.evaluate.compare import CompareConfig, compare_inits, warm_start_name
     from hypergen.evaluate.finetune import FinetuneConfig, seeded_batches
     from hypergen.evaluate.report import init_fields, summarize, write_report
-    from hypergen.evaluate.tasks import LANGUAGE_MODEL, dataset_task
+    from hypergen.tasks import LANGUAGE_MODEL, dataset_task
     from hypergen.ghn import load_ghn
     from hypergen.train.builders import build_datamodule, seed_everything
 
@@ -163,7 +163,7 @@ def evaluate(cfg: DictConfig) -> list[dict[str, Any]]:
 def _settings(cfg: DictConfig, config: CompareConfig, optimizer_cfg: DictConfig, batch_size: int,
               test_size: int) -> str:
     """The report's paragraph on how the inits were compared."""
-    from hypergen.evaluate.tasks import LANGUAGE_MODEL
+    from hypergen.tasks import LANGUAGE_MODEL
 
     ft, steps = cfg.finetune, config.finetune.steps
     optimizer = {k: v for k, v in optimizer_cfg.items() if not k.startswith("_")}

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hypergen.evaluate.tasks import (CLASSIFICATION, LANGUAGE_MODEL, dataset_task, logits_of, perplexity,
+from hypergen.tasks import (CLASSIFICATION, LANGUAGE_MODEL, dataset_task, logits_of, perplexity,
                                      task_correct, task_loss)
 
 
