@@ -48,6 +48,9 @@ VARIANTS: dict[str, str] = {
           "module.distill={weight:0.5,temperature:4}",
     # core_id with cyclic index codes (units beyond the rank are near copies of the first ones)
     "core_cyc": "ghn=default decoder=core decoder.index_encoding=cyclic",
+    # core_id_pos with cyclic index codes: beats tiling on test, wide and deep (3 seeds), but an untrained GHN's
+    # ResNet-50 explodes with these codes (docs/results.md, issue 15's seventh round), so it is not the default
+    "core_cyc_pos": "ghn=default decoder=core decoder.index_encoding=cyclic ghn.positional=true",
     # the same with relative index codes (the default of issue 15's first rounds)
     "core_base": "ghn=default decoder=core decoder.index_encoding=relative",
     # GHN-2's gated GNN (hidden 128) with the tiling decoder, no node positions (= experiment=fmnist_cpu)
