@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hypergen.tasks import (CLASSIFICATION, LANGUAGE_MODEL, dataset_task, logits_of, perplexity,
-                                     task_correct, task_loss)
+from hypergen.tasks import (CLASSIFICATION, LANGUAGE_MODEL, dataset_task, logits_of, perplexity, task_correct,
+                            task_loss)
 
 
 def test_classification_loss_is_cross_entropy():
