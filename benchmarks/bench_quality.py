@@ -41,16 +41,22 @@ VARIANTS: dict[str, str] = {
     # graph transformer + core decoder (identity index codes) with its seeded base, *without* node positions:
     # experiment=fmnist_cpu sets ghn.positional=false and this variant inherits it (issue 15's rounds 1-4 ran so)
     "core_id": "ghn=default decoder=core decoder.index_encoding=identity",
-    # the library default GHNConfig() as experiment=fmnist_cpu_lowrank trains it: the same with node positions
+    # core_id with node positions (the library default GHNConfig() and experiment=fmnist_cpu_lowrank until issue 15's
+    # eighth round)
     "core_id_pos": "ghn=default decoder=core decoder.index_encoding=identity ghn.positional=true",
     # core_id_pos whose nets also learn from a trained teacher's logits (module.distill, hypergen.train.distill)
     "kd": "ghn=default decoder=core decoder.index_encoding=identity ghn.positional=true "
           "module.distill={weight:0.5,temperature:4}",
-    # core_id with cyclic index codes (units beyond the rank are near copies of the first ones)
-    "core_cyc": "ghn=default decoder=core decoder.index_encoding=cyclic",
-    # core_id_pos with cyclic index codes: beats tiling on test, wide and deep (3 seeds), but an untrained GHN's
-    # ResNet-50 explodes with these codes (docs/results.md, issue 15's seventh round), so it is not the default
-    "core_cyc_pos": "ghn=default decoder=core decoder.index_encoding=cyclic ghn.positional=true",
+    # core_id with cyclic index codes (units beyond the rank are near copies of the first ones: tilt 0.25)
+    "core_cyc": "ghn=default decoder=core decoder.index_encoding=cyclic decoder.index_tilt=0.25",
+    # core_id_pos with those cyclic index codes: beats tiling on test, wide and deep (3 seeds), but an untrained GHN's
+    # ResNet-50 explodes with these codes (docs/results.md, issue 15's seventh round)
+    "core_cyc_pos": "ghn=default decoder=core decoder.index_encoding=cyclic decoder.index_tilt=0.25 "
+                    "ghn.positional=true",
+    # the library default GHNConfig() as experiment=fmnist_cpu_lowrank trains it: cyclic codes tilted by 1.0 (unit
+    # i + 32 leans towards unit i, cosine 0.71) and node positions
+    "core_cyc1_pos": "ghn=default decoder=core decoder.index_encoding=cyclic decoder.index_tilt=1.0 "
+                     "ghn.positional=true",
     # the same with relative index codes (the default of issue 15's first rounds)
     "core_base": "ghn=default decoder=core decoder.index_encoding=relative",
     # GHN-2's gated GNN (hidden 128) with the tiling decoder, no node positions (= experiment=fmnist_cpu)

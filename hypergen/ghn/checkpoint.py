@@ -128,6 +128,8 @@ def _stored_config(metadata: dict[str, str], path: Path) -> GHNConfig:
                               "object of GHNConfig fields; re-export it with hypergen.save_ghn")
     # Written before GHNConfig.index_encoding existed: those GHNs were trained with relative index encodings.
     values.setdefault("index_encoding", "relative")
+    # Written before GHNConfig.index_tilt existed: "cyclic" codes were tilted by 0.25 then (only they read it).
+    values.setdefault("index_tilt", 0.25)
     # Written before node positions and the decoder's seeded base existed: those GHNs had neither.
     values.setdefault("positional", False)
     values.setdefault("base", False)

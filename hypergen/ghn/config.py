@@ -7,6 +7,8 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
+from hypergen.ghn.encodings import CYCLIC_TILT
+
 __all__ = ["GHNConfig", "ScalingConfig", "check_fields"]
 
 
@@ -77,10 +79,15 @@ class GHNConfig:
         rank: rank of the low-rank decoders' products (the core's size for ``"core"``).
         index_features: width ``E`` of the row/column index encodings (low-rank decoder).
         index_encoding: how the low-rank decoders encode row/column positions (:data:`hypergen.ghn.encodings.
-            INDEX_ENCODINGS`): ``"identity"`` (default: the standard basis for the first ``E`` units, so the core
-            decoder's product is its core cropped to layers up to ``E`` wide, then fixed mixtures of it),
+            INDEX_ENCODINGS`): ``"cyclic"`` (default: the standard basis for the first ``E`` units, so the core
+            decoder's product is its core cropped to layers up to ``E`` wide; unit ``i + E`` leans towards unit
+            ``i``, by ``index_tilt``), ``"identity"`` (the same up to ``E``, then fixed mixtures of it),
             ``"relative"`` (position relative to the width) or ``"absolute"`` (width-independent cosines); see
             ``docs/ghn.md`` and ``docs/results.md`` for how they compared.
+        index_tilt: how far ``"cyclic"`` codes beyond ``E`` turn away from their partner ``i mod E``
+            (:func:`hypergen.ghn.encodings.cyclic_index_encoding`; cosine ``1 / sqrt(1 + tilt**2)``); larger is
+            safer through depth, smaller carries more of the training widths over to wider layers. Ignored by the
+            other encodings.
         vocab_codes: size of the core decoder's table of learned row codes for matrices indexed by ids (token and
             position embeddings, output layers such as a language model's head; see :class:`~hypergen.ghn.decoders.
             CoreDecoder`); 0 (default) for none: every row code is the fixed index encoding. With fixed codes,
@@ -107,7 +114,8 @@ class GHNConfig:
     decoder: str = "core"
     rank: int = 32
     index_features: int = 64
-    index_encoding: str = "identity"
+    index_encoding: str = "cyclic"
+    index_tilt: float = CYCLIC_TILT
     vocab_codes: int = 0
     base: bool = True
     tile_size: int = 32

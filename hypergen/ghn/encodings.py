@@ -6,7 +6,10 @@ one seen in training.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -14,9 +17,9 @@ from torch import Tensor
 from hypergen.registry import lookup
 
 __all__ = [
-    "CYCLIC_JITTER", "INDEX_ENCODINGS", "KERNEL_DIMS", "KERNEL_FEATURES", "SEED_OFFSET", "WIDTH_INDEPENDENT_ENCODINGS",
-    "absolute_index_encoding", "cyclic_index_encoding", "identity_index_encoding", "index_encoding", "seeded_uniform",
-    "kernel_position_encoding", "log_size_encoding",
+    "CYCLIC_TILT", "INDEX_ENCODINGS", "KERNEL_DIMS", "KERNEL_FEATURES", "SEED_OFFSET", "WIDTH_INDEPENDENT_ENCODINGS",
+    "absolute_index_encoding", "cyclic_index_encoding", "identity_index_encoding", "index_encoder", "index_encoding",
+    "kernel_position_encoding", "log_size_encoding", "seeded_uniform",
 ]
 
 #: Kernels have at most this many spatial dims (conv3d).
@@ -147,30 +150,34 @@ def identity_index_encoding(n: int, num_features: int, *, seed: int = 0,
     return torch.cat([head, tail]).to(device)
 
 
-#: Weight of the pseudo-random direction in a :func:`cyclic_index_encoding` row beyond ``E`` (cosine to its cycle
-#: partner ``1 / sqrt(1 + CYCLIC_JITTER**2)``, 0.97).
-CYCLIC_JITTER = 0.25
+#: Default weight of the pseudo-random direction in a :func:`cyclic_index_encoding` row beyond ``E``: the row's
+#: cosine to its cycle partner is ``1 / sqrt(1 + tilt**2)``, 0.71. Untrained GHNs' ResNet-50 logits (eval mode,
+#: BatchNorm statistics kept) have 2.6x the std of default init's with tilt 1.0, 58x with 0.25 (cosine 0.97), the
+#: tilt of GHNs saved before :attr:`~hypergen.ghn.config.GHNConfig.index_tilt` existed (docs/results.md).
+CYCLIC_TILT = 1.0
 
 
-def cyclic_index_encoding(n: int, num_features: int, *, seed: int = 0,
-                          device: torch.device | str = "cpu") -> Tensor:
-    """Width-independent encoding that repeats the standard basis with a small pseudo-random tilt per row.
+def cyclic_index_encoding(n: int, num_features: int, *, seed: int = 0, device: torch.device | str = "cpu",
+                          tilt: float = CYCLIC_TILT) -> Tensor:
+    """Width-independent encoding that repeats the standard basis with a pseudo-random tilt per row.
 
     Rows ``i < E`` are :func:`identity_index_encoding`'s (``sqrt(E) e_i``); row ``i >= E`` is ``e_{i mod E}`` plus
-    :data:`CYCLIC_JITTER` times a unit :func:`absolute_index_encoding` row, rescaled to norm ``sqrt(E)``. So unit
-    ``i + E`` of a wide layer is a near copy of unit ``i`` — what the GHN learned for unit ``i`` at training widths
+    ``tilt`` times a unit :func:`absolute_index_encoding` row, rescaled to norm ``sqrt(E)``. So unit ``i + E`` of a
+    wide layer leans towards unit ``i`` — what the GHN learned for unit ``i`` at training widths
     carries over to wider layers, as GHN-2's tiling does — but never an exact one: no two rows are equal, so no two
     units are, and fine-tuning can tell them apart. (``identity``'s rows beyond ``E`` are unrelated mixtures of all
     ``E`` units.) The price: a layer reading a concatenation wider than ``E`` sees its channels ``j`` and ``j + E``
-    — different parts of the concatenation — almost alike. GHNs trained on Fashion-MNIST cell nets, seed 0: held-out
-    nets wider than the training ones 33% instead of 17%, nets like the training ones 39% instead of 48%
-    (docs/results.md).
+    — different parts of the concatenation — alike. The larger ``tilt``, the less alike (``tilt -> inf`` gives
+    :func:`identity_index_encoding`); with a small one, near copies in consecutive layers line up through depth.
+    GHNs trained on Fashion-MNIST cell nets (3 seeds, tilt 1.0): held-out nets wider than the training ones 25.5%
+    instead of 12.8% with identity codes, nets like the training ones 36.2% instead of 37.0% (docs/results.md).
 
     Args:
         n: length of the dimension (no maximum).
         num_features: ``E``.
-        seed: fixes the tilts.
+        seed: fixes the tilts' directions.
         device: where to build the result.
+        tilt: weight of the pseudo-random direction in rows beyond ``E`` (:data:`CYCLIC_TILT` by default).
 
     Returns:
         ``[n, num_features]`` float32; every row has norm ``sqrt(E)``.
@@ -178,10 +185,27 @@ def cyclic_index_encoding(n: int, num_features: int, *, seed: int = 0,
     codes = identity_index_encoding(n, num_features, seed=seed)
     if n <= num_features:
         return codes.to(device)
-    tilt = codes[num_features:] / math.sqrt(num_features)  # identity's rows beyond E, of unit norm
-    tail = torch.eye(num_features)[torch.arange(num_features, n) % num_features] + CYCLIC_JITTER * tilt
+    direction = codes[num_features:] / math.sqrt(num_features)  # identity's rows beyond E, of unit norm
+    tail = torch.eye(num_features)[torch.arange(num_features, n) % num_features] + tilt * direction
     tail = tail * (math.sqrt(num_features) / tail.norm(dim=1, keepdim=True))
     return torch.cat([codes[:num_features], tail]).to(device)
+
+
+def index_encoder(encoding: str, tilt: float = CYCLIC_TILT) -> Callable[..., Tensor]:
+    """The index encoding named ``encoding``, with ``tilt`` bound where the encoding takes one (``"cyclic"``).
+
+    Args:
+        encoding: name in :data:`INDEX_ENCODINGS`.
+        tilt: see :func:`cyclic_index_encoding`.
+
+    Returns:
+        ``encode(n, num_features, *, seed, device)``.
+
+    Raises:
+        KeyError: unknown ``encoding`` (lists the known ones).
+    """
+    encode = lookup(INDEX_ENCODINGS, encoding, "index encoding")
+    return functools.partial(encode, tilt=tilt) if "tilt" in inspect.signature(encode).parameters else encode
 
 
 class IndexCodeCache:
@@ -193,13 +217,15 @@ class IndexCodeCache:
         features: ``E``, columns per code.
         seed: the encoding's seed.
         size: widths kept.
+        tilt: passed to encodings that take one (``"cyclic"``), ignored by the others.
 
     Raises:
         KeyError: unknown ``encoding`` (lists the known ones).
     """
 
-    def __init__(self, encoding: str, features: int, seed: int = 0, size: int = 512) -> None:
-        self.encode = lookup(INDEX_ENCODINGS, encoding, "index encoding")
+    def __init__(self, encoding: str, features: int, seed: int = 0, size: int = 512,
+                 tilt: float = CYCLIC_TILT) -> None:
+        self.encode = index_encoder(encoding, tilt)
         self.features, self.seed, self.size = features, seed, size
         self._codes: dict[tuple[int, str], Tensor] = {}
 
@@ -216,7 +242,7 @@ class IndexCodeCache:
 #: Index encodings by name: ``"relative"`` (:func:`index_encoding`: positions relative to the width, orthogonal
 #: columns at every width), ``"absolute"`` (:func:`absolute_index_encoding`: width-independent) and ``"identity"``
 #: (:func:`identity_index_encoding`: the standard basis up to ``E``, then mixtures of it) and ``"cyclic"``
-#: (:func:`cyclic_index_encoding`: the standard basis, repeated with a small tilt beyond ``E``).
+#: (:func:`cyclic_index_encoding`: the standard basis, repeated with a tilt beyond ``E``).
 INDEX_ENCODINGS = {"absolute": absolute_index_encoding, "cyclic": cyclic_index_encoding,
                    "identity": identity_index_encoding, "relative": index_encoding}
 #: Encodings whose row ``i`` is the same at every width (a table of learned rows can start from them).

@@ -75,24 +75,43 @@ def test_checkpoint_is_plain_safetensors_with_json_config(tmp_path):
     assert header["__metadata__"]["format"] == "hypergen.ghn"
 
 
-def test_checkpoints_from_before_index_encodings_load_with_relative_encodings(tmp_path):
-    torch.manual_seed(0)
-    ghn = GraphHyperNetwork(GHNConfig(hidden=16, heads=4, rank=4, index_encoding="relative"))
-    path = save_ghn(ghn, tmp_path / "new.safetensors")
-    tensors = load_file(path)
-    with open(path, "rb") as f:  # rewrite the stored config without the key, as older versions wrote it
+def _without_config_key(path, key, out):
+    """Rewrite the checkpoint at ``path`` to ``out`` with ``key`` dropped from its stored config, as older versions
+    wrote it."""
+    with open(path, "rb") as f:
         header = json.loads(f.read(8 + int.from_bytes(path.read_bytes()[:8], "little"))[8:])
     metadata = header["__metadata__"]
     config = json.loads(metadata["config"])
-    del config["index_encoding"]
+    del config[key]
     metadata["config"] = json.dumps(config)
-    save_file(tensors, tmp_path / "old.safetensors", metadata=metadata)
+    save_file(load_file(path), out, metadata=metadata)
+    return out
+
+
+def test_checkpoints_from_before_index_encodings_load_with_relative_encodings(tmp_path):
+    torch.manual_seed(0)
+    ghn = GraphHyperNetwork(GHNConfig(hidden=16, heads=4, rank=4, index_encoding="relative"))
+    _without_config_key(save_ghn(ghn, tmp_path / "new.safetensors"), "index_encoding", tmp_path / "old.safetensors")
     old = load_ghn(tmp_path / "old.safetensors")
     assert old.config.index_encoding == "relative" == read_config(tmp_path / "old.safetensors").index_encoding
     with torch.no_grad():
         a, b = ghn(_net(), (2, 3, 8, 8)), old(_net(), (2, 3, 8, 8))
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert GHNConfig().index_encoding == "identity"  # the default now; older files keep theirs
+    assert GHNConfig().index_encoding == "cyclic"  # the default now; older files keep theirs
+
+
+def test_cyclic_checkpoints_from_before_the_tilt_load_with_the_tilt_they_were_trained_with(tmp_path):
+    torch.manual_seed(0)
+    ghn = GraphHyperNetwork(GHNConfig(hidden=16, heads=4, rank=4, index_encoding="cyclic", index_tilt=0.25))
+    old = load_ghn(_without_config_key(save_ghn(ghn, tmp_path / "new.safetensors"), "index_tilt",
+                                       tmp_path / "old.safetensors"))
+    assert old.config.index_tilt == 0.25 and GHNConfig().index_tilt == 1.0
+    retilted = GraphHyperNetwork(GHNConfig(hidden=16, heads=4, rank=4, index_encoding="cyclic"))
+    retilted.load_state_dict(ghn.state_dict())
+    with torch.no_grad():
+        a, b, c = ghn(_net(), (2, 3, 8, 8)), old(_net(), (2, 3, 8, 8)), retilted(_net(), (2, 3, 8, 8))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["4.weight"], c["4.weight"])  # 288 columns > rank 4: the tilt shows
 
 
 def test_non_finite_ghns_are_refused_at_save_load_and_write(tmp_path):

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from hypergen.ghn.encodings import (
@@ -78,24 +79,45 @@ def test_identity_index_encoding_crops_the_core_and_never_repeats_a_unit():
     assert torch.unique(product, dim=0).shape[0] == 300  # ...and no two units equal
 
 
-def test_cyclic_index_encoding_makes_wide_units_near_copies_of_narrow_ones_but_never_equal():
+@pytest.mark.parametrize("tilt", [0.25, 1.0])
+def test_cyclic_index_encoding_makes_wide_units_lean_towards_narrow_ones_but_never_equal(tilt):
     import torch.nn.functional as F
 
-    from hypergen.ghn.encodings import CYCLIC_JITTER, cyclic_index_encoding, identity_index_encoding
+    from hypergen.ghn.encodings import cyclic_index_encoding, identity_index_encoding
 
-    wide = cyclic_index_encoding(300, 32)
+    wide = cyclic_index_encoding(300, 32, tilt=tilt)
     for n in (1, 32, 33, 100):
-        assert torch.equal(cyclic_index_encoding(n, 32), wide[:n])  # channel i is channel i at every width
+        assert torch.equal(cyclic_index_encoding(n, 32, tilt=tilt), wide[:n])  # channel i is channel i at any width
     assert torch.equal(wide[:32], identity_index_encoding(32, 32))  # training widths: the core, cropped
     torch.testing.assert_close(wide.norm(dim=1), torch.full((300,), 32 ** 0.5))
     unit = F.normalize(wide, dim=1)
     partner = (unit[32:] * unit[torch.arange(32, 300) % 32]).sum(1)  # row i against row i mod 32
-    expected = 1 / (1 + CYCLIC_JITTER ** 2) ** 0.5
-    assert partner.min() > expected - 0.01 and partner.max() < 1 - 1e-3
+    others = unit[32:] @ unit[:32].t()  # against every narrow row
+    others[torch.arange(268), torch.arange(32, 300) % 32] = 0
+    expected = 1 / (1 + tilt ** 2) ** 0.5  # the tilt's direction is nearly orthogonal to the partner
+    assert abs(partner.mean() - expected) < 0.03 and partner.max() < 1 - 1e-3
+    assert others.abs().max() < partner.min()  # the partner is the closest narrow row
     core = torch.randn(32, 32, dtype=torch.double)
     product = wide.double() @ core @ wide.double().t() / 32
     assert torch.unique(product, dim=0).shape[0] == 300  # no two units equal, unlike tiling's unit i and i + 32
-    assert not torch.equal(cyclic_index_encoding(40, 32, seed=1), wide[:40])
+    assert not torch.equal(cyclic_index_encoding(40, 32, seed=1, tilt=tilt), wide[:40])
+
+
+def test_cyclic_tilt_moves_wide_rows_from_their_partner_towards_the_identity_codes():
+    import torch.nn.functional as F
+
+    from hypergen.ghn.encodings import CYCLIC_TILT, cyclic_index_encoding, identity_index_encoding
+
+    assert torch.equal(cyclic_index_encoding(100, 32), cyclic_index_encoding(100, 32, tilt=CYCLIC_TILT))
+    identity = F.normalize(identity_index_encoding(100, 32)[32:], dim=1)
+    partners = torch.eye(32)[torch.arange(32, 100) % 32]
+    near_partner, near_identity = [], []
+    for tilt in (0.25, 0.5, 1.0, 2.0, 1e4):
+        rows = F.normalize(cyclic_index_encoding(100, 32, tilt=tilt)[32:], dim=1)
+        near_partner.append((rows * partners).sum(1).mean().item())
+        near_identity.append((rows * identity).sum(1).mean().item())
+    assert near_partner == sorted(near_partner, reverse=True) and near_identity == sorted(near_identity)
+    assert near_identity[-1] > 0.9999  # tilt -> inf: identity's rows beyond E
 
 
 def test_the_width_independent_encodings_are_the_ones_whose_rows_do_not_depend_on_the_width():

@@ -2,8 +2,9 @@
 
 ``C(h)`` is an ``r x r x 3 x 3`` block emitted by one linear map of the conditioning vector (fitted to the kernel
 as the tiling decoder fits its blocks: centre, middle row, crop or interpolation) and ``P(n)`` a fixed ``[n, r]``
-index encoding (:data:`~hypergen.ghn.encodings.INDEX_ENCODINGS`; the default ``"identity"`` makes the product the core
-itself, cropped, for layers up to ``r`` units wide, and fixed mixtures of its rows beyond). So every weight is a
+index encoding (:data:`~hypergen.ghn.encodings.INDEX_ENCODINGS`; the default ``"cyclic"``, like ``"identity"``,
+makes the product the core itself, cropped, for layers up to ``r`` units wide; beyond, unit ``i + r`` leans towards
+unit ``i`` with ``"cyclic"`` and is a fixed mixture of all ``r`` with ``"identity"``). So every weight is a
 rank-``r`` product whose size does not depend on the target's width, like :class:`~hypergen.ghn.decoders.
 LowRankDecoder`, but its values are *linear* in the decoder's parameters, as GHN-2's tiled blocks are: the
 decoder's bias is a template every layer starts from and each output is one linear read-out of ``h``, where the
@@ -32,7 +33,7 @@ from hypergen.ghn.decoders.base import DenseParams, LowRankParams, ParamDecoder,
 from hypergen.ghn.decoders.lowrank import mix_head, with_seeded_base
 from hypergen.ghn.decoders.registry import register_decoder
 from hypergen.ghn.decoders.tiling import fit_kernel
-from hypergen.ghn.encodings import INDEX_ENCODINGS, WIDTH_INDEPENDENT_ENCODINGS, IndexCodeCache
+from hypergen.ghn.encodings import CYCLIC_TILT, WIDTH_INDEPENDENT_ENCODINGS, IndexCodeCache, index_encoder
 
 if TYPE_CHECKING:
     from hypergen.ghn.config import GHNConfig
@@ -51,6 +52,7 @@ class CoreDecoder(ParamDecoder):
         base: mix a seeded full-rank base into matrices and kernels (learned per-tensor mix).
         seed: seed of the index encodings' pseudo-random frequencies.
         index_encoding: name in :data:`~hypergen.ghn.encodings.INDEX_ENCODINGS`.
+        index_tilt: tilt of ``"cyclic"`` codes beyond ``rank`` (:func:`~hypergen.ghn.encodings.cyclic_index_encoding`).
         vocab_codes: rows of the learned code table for ``vocab_rows`` layouts (0: none, every code fixed).
 
     Raises:
@@ -59,7 +61,7 @@ class CoreDecoder(ParamDecoder):
     """
 
     def __init__(self, hidden: int, rank: int = 32, base: bool = True, seed: int = 0,
-                 index_encoding: str = "identity", vocab_codes: int = 0) -> None:
+                 index_encoding: str = "cyclic", vocab_codes: int = 0, index_tilt: float = CYCLIC_TILT) -> None:
         super().__init__()
         if rank % 2:
             raise ValueError(f"the core decoder's rank must be even, got {rank}")
@@ -68,12 +70,12 @@ class CoreDecoder(ParamDecoder):
                              f"encoding {WIDTH_INDEPENDENT_ENCODINGS}, got index_encoding={index_encoding!r}; set "
                              "vocab_codes=0 or index_encoding='identity'")
         self.rank, self.seed = rank, seed
-        self._codes = IndexCodeCache(index_encoding, rank, seed)
+        self._codes = IndexCodeCache(index_encoding, rank, seed, tilt=index_tilt)
         self.core_head = nn.Linear(hidden, rank * rank * _BLOCK_KERNEL ** 2)
         self.vector_head = nn.Linear(hidden, rank)
         self.mix_head = mix_head(hidden) if base else None
         # [vocab_codes, r], starting at the fixed codes: the same predictions until trained
-        self.vocab_codes = (nn.Parameter(INDEX_ENCODINGS[index_encoding](vocab_codes, rank, seed=seed))
+        self.vocab_codes = (nn.Parameter(index_encoder(index_encoding, index_tilt)(vocab_codes, rank, seed=seed))
                             if vocab_codes else None)
 
     def row_codes(self, layout: TensorLayout, device: torch.device) -> Tensor:
@@ -103,7 +105,7 @@ class CoreDecoder(ParamDecoder):
 
 @register_decoder("core")
 def core_decoder(config: GHNConfig) -> CoreDecoder:
-    """The dense-core low-rank decoder sized by ``hidden``, ``rank``, ``base``, ``index_encoding``,
+    """The dense-core low-rank decoder sized by ``hidden``, ``rank``, ``base``, ``index_encoding``, ``index_tilt``,
     ``vocab_codes`` of ``config``."""
     return CoreDecoder(config.hidden, config.rank, base=config.base, index_encoding=config.index_encoding,
-                       vocab_codes=config.vocab_codes)
+                       vocab_codes=config.vocab_codes, index_tilt=config.index_tilt)

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from hypergen.ghn.decoders.base import DenseParams, LowRankParams, ParamDecoder, TensorLayout
 from hypergen.ghn.decoders.registry import register_decoder
-from hypergen.ghn.encodings import KERNEL_FEATURES, IndexCodeCache, kernel_position_encoding
+from hypergen.ghn.encodings import CYCLIC_TILT, KERNEL_FEATURES, IndexCodeCache, kernel_position_encoding
 
 if TYPE_CHECKING:
     from hypergen.ghn.config import GHNConfig
@@ -91,6 +91,8 @@ class LowRankDecoder(ParamDecoder):
             cores (HyperLight).
         seed: seed of the index encodings' pseudo-random frequencies.
         index_encoding: name in :data:`~hypergen.ghn.encodings.INDEX_ENCODINGS` (``"absolute"``, ``"relative"``).
+        index_tilt: tilt of ``"cyclic"`` codes beyond ``index_features`` (:func:`~hypergen.ghn.encodings.
+            cyclic_index_encoding`).
         base: matrices and kernels get a seeded full-rank base next to the low-rank product:
             ``cos(t) * R + sin(t) * L / rms(L)`` with ``R`` fixed pseudo-random values of unit variance (seeded by the
             tensor's id, :func:`~hypergen.ghn.encodings.seeded_uniform`), ``L`` the low-rank product and the mix
@@ -103,12 +105,13 @@ class LowRankDecoder(ParamDecoder):
     """
 
     def __init__(self, hidden: int, rank: int = 16, index_features: int = 64, mip: bool = False, seed: int = 0,
-                 index_encoding: str = "relative", base: bool = False):
+                 index_encoding: str = "relative", base: bool = False, index_tilt: float = CYCLIC_TILT):
         super().__init__()
         if index_features % 2:
             raise ValueError(f"index_features must be even, got {index_features}")
         self.rank, self.features, self.mip, self.seed = rank, index_features, mip, seed
-        self._index_encoding = IndexCodeCache(index_encoding, index_features, seed)  # fixed codes, not parameters
+        # fixed codes, not parameters
+        self._index_encoding = IndexCodeCache(index_encoding, index_features, seed, tilt=index_tilt)
         core = index_features * rank
         self.row_head = nn.Linear(hidden, core)
         self.col_head = nn.Linear(hidden, core)
@@ -154,9 +157,9 @@ class LowRankDecoder(ParamDecoder):
 @register_decoder("lowrank")
 def lowrank_decoder(config: GHNConfig) -> LowRankDecoder:
     """The factor-pair decoder sized by ``hidden``, ``rank``, ``index_features``, ``mip``, ``index_encoding``,
-    ``base`` of ``config``."""
+    ``index_tilt``, ``base`` of ``config``."""
     if config.vocab_codes:
         raise ValueError(f"the 'lowrank' decoder has no learned row codes; set vocab_codes=0 (got "
                          f"{config.vocab_codes}) or decoder='core'")
     return LowRankDecoder(config.hidden, config.rank, config.index_features, config.mip,
-                          index_encoding=config.index_encoding, base=config.base)
+                          index_encoding=config.index_encoding, base=config.base, index_tilt=config.index_tilt)
