@@ -182,6 +182,7 @@ def cyclic_index_encoding(n: int, num_features: int, *, seed: int = 0, device: t
     Returns:
         ``[n, num_features]`` float32; every row has norm ``sqrt(E)``.
     """
+    _check_tilt(tilt)
     codes = identity_index_encoding(n, num_features, seed=seed)
     if n <= num_features:
         return codes.to(device)
@@ -189,6 +190,14 @@ def cyclic_index_encoding(n: int, num_features: int, *, seed: int = 0, device: t
     tail = torch.eye(num_features)[torch.arange(num_features, n) % num_features] + tilt * direction
     tail = tail * (math.sqrt(num_features) / tail.norm(dim=1, keepdim=True))
     return torch.cat([codes[:num_features], tail]).to(device)
+
+
+def _check_tilt(tilt: float) -> None:
+    """Raises ValueError unless ``tilt`` is a finite positive number (0 would make units ``i`` and ``i + E`` exact
+    copies)."""
+    if not (isinstance(tilt, (int, float)) and math.isfinite(tilt) and tilt > 0):
+        raise ValueError(f"index_tilt must be a finite number > 0 (0 makes units i and i + E exact copies), got "
+                         f"{tilt!r}; the default is {CYCLIC_TILT}")
 
 
 def index_encoder(encoding: str, tilt: float = CYCLIC_TILT) -> Callable[..., Tensor]:
@@ -202,10 +211,14 @@ def index_encoder(encoding: str, tilt: float = CYCLIC_TILT) -> Callable[..., Ten
         ``encode(n, num_features, *, seed, device)``.
 
     Raises:
-        KeyError: unknown ``encoding`` (lists the known ones).
+        KeyError: unknown ``encoding`` (lists the known ones). ValueError: a ``tilt`` that is not > 0, for an
+            encoding that takes one.
     """
     encode = lookup(INDEX_ENCODINGS, encoding, "index encoding")
-    return functools.partial(encode, tilt=tilt) if "tilt" in inspect.signature(encode).parameters else encode
+    if "tilt" not in inspect.signature(encode).parameters:
+        return encode
+    _check_tilt(tilt)
+    return functools.partial(encode, tilt=tilt)
 
 
 class IndexCodeCache:

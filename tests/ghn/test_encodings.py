@@ -143,3 +143,15 @@ def test_seeded_uniform_is_fixed_by_the_id_with_unit_variance():
     # a square block is full-rank with a random matrix's spectrum (largest singular value ~ 2 sqrt(n))
     s = torch.linalg.svdvals(seeded_uniform(torch.tensor([9]), 128 * 128).view(128, 128))
     assert 1.8 < s[0] / 128 ** 0.5 < 2.2 and s[-1] > 0
+
+
+@pytest.mark.parametrize("tilt", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_cyclic_tilt_that_would_repeat_units_or_is_not_a_number_is_refused_when_the_ghn_is_built(tilt):
+    from hypergen.ghn import GHNConfig, GraphHyperNetwork
+    from hypergen.ghn.encodings import cyclic_index_encoding
+
+    with pytest.raises(ValueError, match=r"index_tilt must be a finite number > 0 .* got"):
+        GraphHyperNetwork(GHNConfig(hidden=16, heads=4, index_tilt=tilt))
+    with pytest.raises(ValueError, match="index_tilt"):
+        cyclic_index_encoding(40, 32, tilt=tilt)
+    GraphHyperNetwork(GHNConfig(hidden=16, heads=4, index_encoding="identity", index_tilt=tilt))  # not read there
