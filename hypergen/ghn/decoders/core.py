@@ -33,7 +33,7 @@ from hypergen.ghn.decoders.base import DenseParams, LowRankParams, ParamDecoder,
 from hypergen.ghn.decoders.lowrank import mix_head, with_seeded_base
 from hypergen.ghn.decoders.registry import register_decoder
 from hypergen.ghn.decoders.tiling import fit_kernel
-from hypergen.ghn.encodings import CYCLIC_TILT, WIDTH_INDEPENDENT_ENCODINGS, IndexCodeCache, index_encoder
+from hypergen.ghn.encodings import CYCLIC_TILT, WIDTH_INDEPENDENT_ENCODINGS, IndexCodeCache
 
 if TYPE_CHECKING:
     from hypergen.ghn.config import GHNConfig
@@ -75,7 +75,7 @@ class CoreDecoder(ParamDecoder):
         self.vector_head = nn.Linear(hidden, rank)
         self.mix_head = mix_head(hidden) if base else None
         # [vocab_codes, r], starting at the fixed codes: the same predictions until trained
-        self.vocab_codes = (nn.Parameter(index_encoder(index_encoding, index_tilt)(vocab_codes, rank, seed=seed))
+        self.vocab_codes = (nn.Parameter(self._codes.encode(vocab_codes, rank, seed=seed))
                             if vocab_codes else None)
 
     def row_codes(self, layout: TensorLayout, device: torch.device) -> Tensor:
