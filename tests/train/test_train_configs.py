@@ -372,3 +372,12 @@ def test_config_dir(monkeypatch, tmp_path):
         config_dir()
     (tmp_path / "train.yaml").write_text("name: x\n")
     assert config_dir() == tmp_path.resolve()
+
+
+@pytest.mark.parametrize("data", sorted(_group_files("data")))
+def test_every_data_option_composes_for_hypergen_eval(data):
+    # hypergen-eval (conf/eval.yaml) takes the same data group; a data option that also picks another group's option
+    # (data/text picks monitor/loss) must compose there too: `hypergen-eval data=text` failed while eval.yaml lacked it
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("eval", overrides=["run_dir=runs/x", f"data={data}"])
+    assert cfg.data.name in list_datasets() and cfg.data.name == _group_files("data")[data].get("name", cfg.data.name)
