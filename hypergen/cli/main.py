@@ -139,7 +139,7 @@ def _add_trace_options(parser: argparse.ArgumentParser) -> None:
 
 
 #: The GHN ``hypergen predict`` uses unless told otherwise.
-DEFAULT_GHN = "fmnist-deepnets"
+DEFAULT_GHN = "fmnist-deepnets-lowrank"
 
 
 def _cmd_pretrained(args: argparse.Namespace) -> int:

@@ -174,7 +174,7 @@ def test_help_says_what_a_user_needs_before_the_config(train_cli, tmp_path):
     dump = out.index("== Config (the defaults")
     experiments = sorted(p.stem for p in (hypergen.train.run.config_dir() / "experiment").glob("*.yaml"))
     assert out.index(f"experiment: {', '.join(experiments)}") < dump
-    for first in ("hypergen-train experiment=fmnist_cpu ", "Run directory: runs/<name>", "Resume: run the same command "
+    for first in ("hypergen-train experiment=fmnist_cpu_lowrank ", "Run directory: runs/<name>", "Resume: run the same command "
                   "again", "Sweeps: hypergen-train -m", "hypergen-eval run_dir=runs/<name>"):
         assert 0 <= out.index(first) < dump, first
 
