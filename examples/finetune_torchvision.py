@@ -1,7 +1,7 @@
 """Initialise a torchvision ResNet with a GHN and fine-tune it on Fashion-MNIST next to the same net with PyTorch's
 default init (same seed, same batches in the same order; ``hypergen.evaluate.compare_inits``).
 
-    python examples/finetune_torchvision.py --ckpt runs/fmnist_cpu/ghn_best.safetensors [--model resnet50] [--steps 200]
+    python examples/finetune_torchvision.py --ckpt runs/fmnist_cpu_lowrank/ghn_best.safetensors [--model resnet50] [--steps 200]
     python examples/finetune_torchvision.py --ckpt ... --orthogonalize   # GHN init = polar factors of the predictions
     python examples/finetune_torchvision.py --fast       # 4 steps, 128 test images (what CI runs)
 
