@@ -75,15 +75,16 @@ def test_checkpoint_is_plain_safetensors_with_json_config(tmp_path):
 
 
 def _without_config_key(path, key, out):
-    """Rewrite the checkpoint at ``path`` to ``out`` with ``key`` dropped from its stored config, as older versions
-    wrote it."""
+    """Rewrite the checkpoint at ``path`` to ``out`` with ``key`` (dotted for nested entries: ``scaling.x``) dropped
+    from its stored config, as older versions wrote it."""
     with safe_open(str(path), framework="pt") as f:
-        metadata = f.metadata()
-    config = json.loads(metadata["config"])
-    del config[key]
-    metadata["config"] = json.dumps(config)
-    save_file(load_file(path), out, metadata=metadata)
-    return out
+        config = json.loads(f.metadata()["config"])
+    *parents, last = key.split(".")
+    entry = config
+    for parent in parents:
+        entry = entry[parent]
+    del entry[last]
+    return _resave(path, out, config=json.dumps(config))
 
 
 def test_checkpoints_from_before_index_encodings_load_with_relative_encodings(tmp_path):
@@ -196,12 +197,6 @@ def test_checkpoints_from_before_reference_statistics_keep_the_role_rules(tmp_pa
     assert ghn.config.scaling.follow_reference  # the default for new GHNs
     path = save_ghn(ghn, tmp_path / "new.safetensors")
     assert load_ghn(path).config.scaling.follow_reference
-    tensors = load_file(path)
-    with safe_open(str(path), framework="pt") as f:
-        metadata = f.metadata()
-    config = json.loads(metadata["config"])
-    del config["scaling"]["follow_reference"]
-    metadata["config"] = json.dumps(config)
-    save_file(tensors, tmp_path / "old.safetensors", metadata=metadata)
-    assert not load_ghn(tmp_path / "old.safetensors").config.scaling.follow_reference
+    old = _without_config_key(path, "scaling.follow_reference", tmp_path / "old.safetensors")
+    assert not load_ghn(old).config.scaling.follow_reference
     assert not load_ghn("fmnist-deepnets").config.scaling.follow_reference  # shipped before it existed
