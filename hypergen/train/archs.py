@@ -33,9 +33,12 @@ class HeldOutArch:
 class ArchPool:
     """Training architectures drawn from an :class:`~hypergen.archs.ArchSampler` and traced once (LRU cache).
 
-    Step ``s`` of rank ``r`` uses global indices ``((s * world_size + r) * m + i) % pool_size`` for ``i < m``: the
+    Step ``s`` of rank ``r`` uses global indices ``((s * world_size + r) * m + i) % size(s)`` for ``i < m``: the
     stream is a function of the step, so resuming at a step resumes the sampler position, and ranks never share an
-    architecture within a step.
+    architecture within a step. ``size(s)`` is ``pool_size``, or, with a curriculum (``pool_start``), a pool that
+    grows linearly from the first ``pool_start`` architectures at step 0 to all ``pool_size`` at
+    ``pool_growth_steps`` (never fewer than one step's ``world_size * m`` nets), so the GHN first fits a few nets
+    and then meets more.
 
     Args:
         family: architecture family (``hypergen.archs.list_families()``).
@@ -43,6 +46,8 @@ class ArchPool:
         num_classes: classifier outputs.
         seed: sampler seed.
         pool_size: number of distinct training architectures (``None``: a new one every time; slow on CPU).
+        pool_start: curriculum: how many of them step 0 draws from (``None``: all of them from the start).
+        pool_growth_steps: curriculum: the step from which all ``pool_size`` architectures are drawn.
         param_bounds: ``(min, max)`` parameters of training architectures (default: the train split's).
         heldout_split: split of the held-out architectures (``"test"``, ``"wide"``, ``"deep"``...).
         heldout_count: how many held-out architectures to validate on.
@@ -56,15 +61,27 @@ class ArchPool:
     def __init__(self, family: str = "deepnets", input_shape: Sequence[int] = (1, 28, 28), num_classes: int = 10,
                  seed: int = 0, pool_size: int | None = 512, param_bounds: tuple[int, int] | None = None,
                  heldout_split: str = "test", heldout_count: int = 8, cache_size: int = 1024,
-                 options: Mapping[str, Any] | None = None, virtual_edge_cutoff: int = DEFAULT_VIRTUAL_EDGE_CUTOFF) -> None:
+                 options: Mapping[str, Any] | None = None, virtual_edge_cutoff: int = DEFAULT_VIRTUAL_EDGE_CUTOFF,
+                 pool_start: int | None = None, pool_growth_steps: int = 0) -> None:
         if pool_size is not None and pool_size < 1:
             raise ValueError(f"pool_size must be >= 1 or None, got {pool_size}")
+        if pool_start is not None:
+            if pool_size is None:
+                raise ValueError("pool_start (a curriculum over the pool) needs a finite pool_size; set pool_size or "
+                                 "pool_start=None")
+            if not 1 <= pool_start <= pool_size:
+                raise ValueError(f"pool_start must be in [1, pool_size={pool_size}], got {pool_start}")
+            if pool_growth_steps < 1:
+                raise ValueError(f"pool_growth_steps must be >= 1 with pool_start={pool_start}, got "
+                                 f"{pool_growth_steps}; or set pool_start=None for no curriculum")
         bounds = tuple(param_bounds) if param_bounds is not None else None
         self.train_sampler = ArchSampler(family, "train", input_shape, num_classes, seed, param_bounds=bounds,
                                          options=options)
         self.heldout_sampler = ArchSampler(family, heldout_split, input_shape, num_classes, seed + 1,
                                            param_bounds=bounds if heldout_split == "test" else None, options=options)
         self.pool_size = pool_size
+        self.pool_start = pool_start
+        self.pool_growth_steps = pool_growth_steps
         self.heldout_count = heldout_count
         self.cache = ArchCache(maxsize=cache_size, virtual_edge_cutoff=virtual_edge_cutoff)
         self._heldout: list[HeldOutArch] | None = None
@@ -76,11 +93,19 @@ class ArchPool:
         materialize_buffers(traced.model)
         return traced
 
+    def size(self, step: int, world_size: int = 1, meta_batch: int = 1) -> int | None:
+        """How many architectures step ``step`` draws from (``None``: an unbounded stream)."""
+        if self.pool_size is None or self.pool_start is None or step >= self.pool_growth_steps:
+            return self.pool_size
+        grown = self.pool_start + (self.pool_size - self.pool_start) * step // self.pool_growth_steps
+        return min(self.pool_size, max(grown, world_size * meta_batch))
+
     def indices(self, step: int, rank: int, world_size: int, meta_batch: int) -> list[int]:
         """Global sampler indices used by ``rank`` at ``step``."""
         first = (step * world_size + rank) * meta_batch
         idx = range(first, first + meta_batch)
-        return [i % self.pool_size for i in idx] if self.pool_size else list(idx)
+        size = self.size(step, world_size, meta_batch)
+        return [i % size for i in idx] if size else list(idx)
 
     def batch(self, step: int, rank: int = 0, world_size: int = 1, meta_batch: int = 8) -> list[TracedArch]:
         """The ``meta_batch`` training architectures of ``rank`` at ``step``."""

@@ -1,10 +1,12 @@
 """orthogonalize: the polar factor keeps the singular directions and the Frobenius norm, flattens the spectrum."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
 
-from hypergen.apply import orthogonalize, orthogonalize_
+from hypergen.apply import orthogonalize, orthogonalize_, spectrum
 from hypergen.ghn import GHNConfig, GraphHyperNetwork
 
 
@@ -53,3 +55,36 @@ def test_init_orthogonalize_writes_polar_factors_of_the_predictions():
     for name, param in model.named_parameters():
         expected = orthogonalize(predicted[name]) if param.dim() >= 2 else predicted[name]
         torch.testing.assert_close(param.detach(), expected, rtol=1e-4, atol=1e-6)
+
+
+def _svd_polar(matrix: torch.Tensor) -> torch.Tensor:
+    u, _, vh = torch.linalg.svd(matrix.double(), full_matrices=False)
+    return u @ vh
+
+
+@pytest.mark.parametrize("shape", [(40, 300), (300, 40), (64, 8, 3, 3)])
+def test_polar_factor_from_the_gram_matrix_matches_the_svd_one(shape):
+    g = torch.Generator().manual_seed(0)
+    rows, cols = shape[0], math.prod(shape[1:])
+    u, _ = torch.linalg.qr(torch.randn(rows, min(rows, cols), generator=g, dtype=torch.float64))
+    v, _ = torch.linalg.qr(torch.randn(cols, min(rows, cols), generator=g, dtype=torch.float64))
+    s = torch.logspace(0, -3, min(rows, cols), dtype=torch.float64)  # condition number 1e3
+    matrix = u @ torch.diag(s) @ v.T
+    assert spectrum._polar_from_gram(matrix) is not None  # the fast path is taken
+    out = orthogonalize(matrix.reshape(shape))
+    expected = _svd_polar(matrix) * matrix.norm() / math.sqrt(min(rows, cols))
+    torch.testing.assert_close(out.reshape(rows, cols), expected, rtol=0, atol=1e-10)
+
+
+def test_ill_conditioned_matrices_fall_back_to_the_svd():
+    g = torch.Generator().manual_seed(1)
+    u, _ = torch.linalg.qr(torch.randn(10, 10, generator=g, dtype=torch.float64))
+    v, _ = torch.linalg.qr(torch.randn(50, 10, generator=g, dtype=torch.float64))
+    s = torch.ones(10, dtype=torch.float64)
+    s[-1] = 0.1 * spectrum.GRAM_MIN_RATIO  # below the bound: the eigenvalues cannot resolve that direction
+    matrix = u @ torch.diag(s) @ v.T
+    assert spectrum._polar_from_gram(matrix) is None
+    torch.testing.assert_close(orthogonalize(matrix), _svd_polar(matrix) * matrix.norm() / math.sqrt(10), rtol=0,
+                               atol=1e-12)
+    assert spectrum._polar_from_gram(torch.zeros(3, 5, dtype=torch.float64)) is None
+    assert torch.equal(orthogonalize(torch.zeros(3, 5)), torch.zeros(3, 5))

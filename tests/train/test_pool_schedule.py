@@ -19,6 +19,26 @@ def test_ranks_draw_disjoint_architectures_and_the_stream_is_a_function_of_the_s
         ArchPool("mlp", (1, 40), 10, pool_size=0)
 
 
+def test_a_pool_curriculum_grows_from_pool_start_to_pool_size():
+    pool = ArchPool("mlp", (1, 40), 10, pool_size=100, pool_start=8, pool_growth_steps=46, heldout_count=1)
+    assert [pool.size(s, 1, 4) for s in (0, 1, 23, 45, 46, 500)] == [8, 10, 54, 98, 100, 100]
+    # steps 0-1 take the first 8 nets, step 2 draws from 12, step 3 from 14 and wraps around
+    assert [pool.indices(s, 0, 1, 4) for s in range(4)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11],
+                                                            [12, 13, 0, 1]]
+    assert max(i for s in range(46) for i in pool.indices(s, 0, 1, 4)) < 100
+    # never fewer nets than one step takes, so DDP ranks still draw disjoint nets
+    assert pool.size(0, world_size=4, meta_batch=4) == 16
+    a, b = pool.indices(0, 0, 4, 4), pool.indices(0, 1, 4, 4)
+    assert not set(a) & set(b)
+    # no curriculum: the full pool from step 0
+    assert ArchPool("mlp", (1, 40), 10, pool_size=100, heldout_count=1).size(0, 1, 4) == 100
+    for kwargs, match in [({"pool_size": None, "pool_start": 8, "pool_growth_steps": 10}, "finite pool_size"),
+                          ({"pool_size": 10, "pool_start": 11, "pool_growth_steps": 10}, r"pool_start must be in \[1"),
+                          ({"pool_size": 10, "pool_start": 4, "pool_growth_steps": 0}, "pool_growth_steps must be")]:
+        with pytest.raises(ValueError, match=match):
+            ArchPool("mlp", (1, 40), 10, heldout_count=1, **kwargs)
+
+
 def test_family_options_apply_to_training_and_heldout_nets():
     pool = ArchPool("deepnets", (1, 28, 28), 10, pool_size=4, param_bounds=(5000, 40000), heldout_count=2,
                     options={"stem_stride": [2], "ops": ["conv_3x3", "skip_connect", "max_pool_3x3"]})
