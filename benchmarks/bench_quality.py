@@ -118,7 +118,8 @@ def evaluate(variant: str, run_dir: Path) -> dict[str, Any]:
     ghn = load_ghn(run_dir / "ghn_best.safetensors")
     result: dict[str, Any] = {}
     for split in SPLITS:
-        archs_cfg = {**cfg.archs, "heldout_split": split, "pool_size": 1}
+        # only the held-out nets are used: one training net, no curriculum over the pool
+        archs_cfg = {**cfg.archs, "heldout_split": split, "pool_size": 1, "pool_start": None}
         if split == "deep":  # deep nets are deeper than the training range by construction: no cell-count option
             archs_cfg["options"] = {k: v for k, v in cfg.archs.options.items() if k != "num_cells"}
         pool = builders.build_arch_pool(archs_cfg, datamodule, virtual_edge_cutoff=int(cfg.ghn.max_distance))
