@@ -1,7 +1,7 @@
 """GHN quality benchmark: train GHN configurations on the ``experiment=fmnist_cpu`` stream over several seeds and report
 mean +- std of what their predicted weights achieve with no training.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_quality.py --variants default tiling --seeds 0 1 2
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_quality.py --variants core_cyc1_pos tiling --seeds 0 1 2
         [--steps 1300 | --proxy] [--jobs 2] [--variant 'mine=ghn.hidden=64 decoder.rank=32'] [--out FILE.md]
 
 Each (variant, seed) is one ``hypergen-train experiment=fmnist_cpu <variant overrides> seed=<seed>`` run in its own
@@ -17,7 +17,8 @@ process's.
 
 ``--proxy`` trains 300 steps (screening); decisions use the full 1300. Results of every run are cached as JSON in
 ``--runs`` (a rerun with the same label, seed and steps reuses them), and one Markdown table goes to ``--out``;
-``--collect`` prints one table of every finished run in ``--runs`` without training anything.
+``--collect`` prints one table of every finished run in ``--runs`` without training anything. With only
+``--variant`` entries, only those run (``--variants`` defaults to ``core_id`` when no ``--variant`` is given).
 """
 
 from __future__ import annotations
@@ -187,7 +188,8 @@ def table(records: list[dict[str, Any]], variants: dict[str, str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variants", nargs="*", default=["core_id"], help=f"named variants: {sorted(VARIANTS)}")
+    parser.add_argument("--variants", nargs="*", default=None,
+                        help=f"named variants: {sorted(VARIANTS)} (default: core_id, unless --variant is given)")
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL=OVERRIDES",
                         help="an extra variant: a label and Hydra overrides on top of experiment=fmnist_cpu")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -204,7 +206,12 @@ def main() -> None:
     if args.evaluate:
         print(json.dumps(evaluate(args.variant_overrides, args.evaluate)))
         return
-    variants = {name: VARIANTS[name] for name in args.variants}
+    named = args.variants if args.variants is not None else ([] if args.variant else ["core_id"])
+    unknown = sorted(set(named) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}: named variants are {sorted(VARIANTS)}; give others as "
+                     "--variant LABEL=OVERRIDES")
+    variants = {name: VARIANTS[name] for name in named}
     for entry in args.variant:
         label, _, overrides = entry.partition("=")
         variants[label] = overrides
