@@ -61,7 +61,7 @@ def validate_spec(spec: Mapping[str, Any]) -> None:
         InvalidSpecError: (a ``ValueError``) naming the offending key and its valid values or range.
     """
     family = _family_of(spec)
-    check_keys(spec, f"{family.name} spec", (*COMMON_KEYS, *family.keys))
+    check_keys(spec, f"{family.name} spec", (*COMMON_KEYS, *family.keys), family.optional_keys)
     validate_task(family, spec["input_shape"], spec["num_classes"])
     family.validate(spec)
 

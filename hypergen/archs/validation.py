@@ -19,18 +19,21 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_keys(mapping: Mapping[str, Any], where: str, keys: Collection[str]) -> None:
-    """Require exactly ``keys`` in ``mapping``; ``where`` names it in messages (e.g. ``"resnet spec"``).
+def check_keys(mapping: Mapping[str, Any], where: str, keys: Collection[str], optional: Collection[str] = ()) -> None:
+    """Require exactly ``keys`` in ``mapping``, plus any of ``optional``; ``where`` names it in messages (e.g.
+    ``"resnet spec"``).
 
     Raises:
         InvalidSpecError: naming the first missing key (with all valid keys) or the unknown keys.
     """
     missing = [k for k in keys if k not in mapping]
+    valid = sorted({*keys, *optional})
     if missing:
-        raise InvalidSpecError(f"{where}: missing key {missing[0]!r}; it needs the keys {sorted(keys)}")
-    unknown = sorted(k for k in mapping if k not in keys)
+        raise InvalidSpecError(f"{where}: missing key {missing[0]!r}; it needs the keys {sorted(keys)}"
+                               + (f" (optional: {sorted(optional)})" if optional else ""))
+    unknown = sorted(k for k in mapping if k not in valid)
     if unknown:
-        raise InvalidSpecError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(keys)}")
+        raise InvalidSpecError(f"{where}: unknown key(s) {unknown}; valid keys are {valid}")
 
 
 def check_int(value: Any, where: str, lo: int, hi: int) -> int:

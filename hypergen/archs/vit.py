@@ -2,8 +2,10 @@
 
 A conv patch embedding (``patch_size`` x ``patch_size``, stride ``patch_size``; a border smaller than a patch is
 dropped, so any patch size up to the image size works), an optional class token, learned position embeddings,
-pre-norm blocks of ``nn.MultiheadAttention`` + MLP, a final norm and a linear classifier on the class token or on the
-mean token.
+pre-norm blocks of self-attention + MLP, a final norm and a linear classifier on the class token or on the mean token.
+The attention is ``nn.MultiheadAttention`` (``"fused"``: one ``[3 * width, width]`` input projection, one graph node)
+or separate query, key, value and output ``nn.Linear`` layers around ``F.scaled_dot_product_attention``
+(``"split"``: the graph of Hugging Face's ``ViTForImageClassification`` and most HF encoders).
 
 Spec fields::
 
@@ -15,16 +17,19 @@ Spec fields::
     pool        str    "cls" (class token) or "mean"
     norm        str    "ln" or "none" (no_norm split)
     dense       bool   each block reads the mean of all earlier block outputs (dense split, as in DenseFormer)
+    attention   str    "fused" or "split" (drawn from the family's ``attention`` option); optional, left out of
+                       specs when "fused" (specs from before it existed stay valid and keep their hash)
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from hypergen.archs.blocks import DenseSequence, feature_norm
 from hypergen.archs.draw import draw_choice, draw_int
@@ -32,7 +37,10 @@ from hypergen.archs.registry import ArchFamily, register_family
 from hypergen.archs.splits import Split
 from hypergen.archs.validation import InvalidSpecError, check_bool, check_choice, check_float, check_int
 
-__all__ = ["TransformerMLP", "ViT", "ViTBlock", "ViTFamily", "patch_sizes"]
+__all__ = ["ATTENTION_KINDS", "SplitSelfAttention", "TransformerMLP", "ViT", "ViTBlock", "ViTFamily", "patch_sizes"]
+
+#: Self-attention implementations a ``vit`` spec can ask for (its ``attention`` field).
+ATTENTION_KINDS: tuple[str, ...] = ("fused", "split")
 
 
 class TransformerMLP(nn.Sequential):
@@ -42,24 +50,57 @@ class TransformerMLP(nn.Sequential):
         super().__init__(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
 
 
+class SplitSelfAttention(nn.Module):
+    """Multi-head self-attention with separate ``query``, ``key``, ``value`` and ``out`` projections (each an
+    ``nn.Linear(width, width)``) around ``F.scaled_dot_product_attention``, laid out as Hugging Face's ViT and BERT
+    attention is: the same function as ``nn.MultiheadAttention`` with its input projection cut in three.
+
+    Args:
+        width: token dims. heads: attention heads (divides ``width``).
+    """
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.query = nn.Linear(width, width)
+        self.key = nn.Linear(width, width)
+        self.value = nn.Linear(width, width)
+        self.out = nn.Linear(width, width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[B, N, width]`` -> ``[B, N, width]``."""
+        b, n, width = x.shape
+
+        def per_head(t: Tensor) -> Tensor:  # [B, N, width] -> [B, heads, N, width / heads]
+            return t.view(b, n, self.heads, width // self.heads).transpose(1, 2)
+
+        h = F.scaled_dot_product_attention(per_head(self.query(x)), per_head(self.key(x)), per_head(self.value(x)))
+        return self.out(h.transpose(1, 2).reshape(b, n, width))
+
+
 class ViTBlock(nn.Module):
     """Pre-norm transformer block: ``x + attn(norm1(x))`` then ``x + mlp(norm2(x))``.
 
     Args:
         width: token dims. heads: attention heads. hidden: MLP hidden dims. norm: a feature-norm kind.
+        attention: ``"fused"`` (``nn.MultiheadAttention``) or ``"split"`` (:class:`SplitSelfAttention`).
     """
 
-    def __init__(self, width: int, heads: int, hidden: int, norm: str) -> None:
+    def __init__(self, width: int, heads: int, hidden: int, norm: str, attention: str = "fused") -> None:
         super().__init__()
+        if attention not in ATTENTION_KINDS:
+            raise ValueError(f"ViTBlock attention must be one of {list(ATTENTION_KINDS)}, got {attention!r}")
         self.norm1 = feature_norm(norm, width)
-        self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.fused = attention == "fused"
+        self.attn = (nn.MultiheadAttention(width, heads, batch_first=True) if self.fused
+                     else SplitSelfAttention(width, heads))
         self.norm2 = feature_norm(norm, width)
         self.mlp = TransformerMLP(width, hidden)
 
     def forward(self, x: Tensor) -> Tensor:
         """``[B, N, width]`` -> ``[B, N, width]``."""
         h = self.norm1(x)
-        x = x + self.attn(h, h, h, need_weights=False)[0]
+        x = x + (self.attn(h, h, h, need_weights=False)[0] if self.fused else self.attn(h))
         return x + self.mlp(self.norm2(x))
 
 
@@ -76,7 +117,8 @@ class ViT(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, width)) if self.use_cls else None
         self.pos_embed = nn.Parameter(torch.randn(1, tokens, width) * 0.02)
         hidden = max(1, round(width * spec["mlp_ratio"]))
-        self.blocks = DenseSequence([ViTBlock(width, spec["heads"], hidden, spec["norm"])
+        attention = spec.get("attention", "fused")
+        self.blocks = DenseSequence([ViTBlock(width, spec["heads"], hidden, spec["norm"], attention)
                                      for _ in range(spec["depth"])], spec["dense"])
         self.norm = feature_norm(spec["norm"], width)
         self.head = nn.Linear(width, spec["num_classes"])
@@ -109,13 +151,30 @@ class ViTFamily(ArchFamily):
 
     name = "vit"
     keys = ("patch_size", "depth", "width", "heads", "mlp_ratio", "pool", "norm", "dense")
+    optional_keys = ("attention",)
     input_ranks = (3,)
     input_description = "[channels, height, width]"
+    options = {
+        "attention": f"self-attention kinds to draw from, a subset of {list(ATTENTION_KINDS)} (default: "
+                     "['fused']); add 'split' for GHNs that should predict Hugging Face ViTs",
+    }
 
-    def sample(self, rng: random.Random, split: Split, input_shape: tuple[int, ...], num_classes: int) -> dict:
-        """Draw patch size, depth, heads x head dims, MLP ratio and pooling for ``split``."""
+    def check_options(self, options: Mapping[str, Any], input_shape: tuple[int, ...]) -> None:
+        """Check ``attention`` (a non-empty list of distinct kinds of :data:`ATTENTION_KINDS`)."""
+        super().check_options(options, input_shape)
+        kinds = options.get("attention")
+        if kinds is not None and (isinstance(kinds, str) or not kinds or len(set(kinds)) != len(kinds)
+                                  or not set(kinds) <= set(ATTENTION_KINDS)):
+            raise ValueError(f"vit option 'attention' must list distinct kinds of {list(ATTENTION_KINDS)}, got "
+                             f"{kinds!r}")
+
+    def sample(self, rng: random.Random, split: Split, input_shape: tuple[int, ...], num_classes: int, *,
+               attention: Sequence[str] = ("fused",)) -> dict:
+        """Draw patch size, depth, heads x head dims, MLP ratio and pooling for ``split``, then the attention kind
+        (one draw more only when ``attention`` offers more than one, and the field only when it is not ``"fused"``:
+        the default draws the specs it always did)."""
         heads = draw_int(rng, _HEADS[split.wide])
-        return {
+        spec = {
             "patch_size": draw_choice(rng, patch_sizes(*input_shape[1:])),
             "depth": draw_int(rng, _DEPTH[split.deep]),
             "width": heads * draw_choice(rng, _HEAD_DIMS[split.wide]),
@@ -125,6 +184,8 @@ class ViTFamily(ArchFamily):
             "norm": "ln" if split.norm else "none",
             "dense": split.dense,
         }
+        kind = draw_choice(rng, list(attention)) if len(attention) > 1 else attention[0]
+        return spec if kind == "fused" else {**spec, "attention": kind}
 
     def validate(self, spec: Mapping[str, Any]) -> None:
         """Check every field; the patch must fit in the image and ``heads`` must divide ``width``."""
@@ -139,6 +200,7 @@ class ViTFamily(ArchFamily):
         check_choice(spec["pool"], w("pool"), ("cls", "mean"))
         check_choice(spec["norm"], w("norm"), ("ln", "rms", "none"))
         check_bool(spec["dense"], w("dense"))
+        check_choice(spec.get("attention", "fused"), w("attention"), ATTENTION_KINDS)
 
     def build(self, spec: Mapping[str, Any]) -> nn.Module:
         """The :class:`ViT` of ``spec``."""

@@ -2,7 +2,7 @@
 
 ``hf:gpt2`` is the bare ``GPT2Model`` with GPT-2 small's default config; ``hf:gpt2:causal_lm`` adds the LM head;
 config fields are keyword arguments: ``load_model("hf:gpt2:causal_lm", n_layer=36, n_embd=1280, n_head=20)``
-is GPT-2-large.
+is GPT-2-large. ``num_classes``, as the other sources take it, sets ``num_labels`` of the classification heads.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ HEADS: dict[str, str] = {
     "sequence_classification": "AutoModelForSequenceClassification",
     "image_classification": "AutoModelForImageClassification",
 }
+
+#: Heads whose ``num_labels`` the ``num_classes`` keyword sets.
+_CLASSIFICATION_HEADS: tuple[str, ...] = ("image_classification", "sequence_classification")
 
 
 @register_source("hf")
@@ -56,6 +59,15 @@ class HFSource:
             raise ValueError(unknown_name_message(f"hf:{name}", model_type, known, "model type", "hf"))
         if head not in HEADS:
             raise ValueError(f"hf:{name}: unknown head {head!r}; use one of {sorted(HEADS)}")
+        if "num_classes" in kwargs:
+            if head not in _CLASSIFICATION_HEADS:
+                raise ValueError(f"hf:{name}: num_classes is for the classification heads {_CLASSIFICATION_HEADS}, "
+                                 f"not {head!r}; set the config's own field instead (a language model's vocab_size)")
+            if "num_labels" in kwargs and kwargs["num_labels"] != kwargs["num_classes"]:
+                raise ValueError(f"hf:{name}: num_classes={kwargs['num_classes']} and num_labels="
+                                 f"{kwargs['num_labels']} disagree; give one of them")
+            kwargs = {**kwargs, "num_labels": kwargs["num_classes"]}
+            del kwargs["num_classes"]
         try:
             config = transformers.AutoConfig.for_model(model_type, **kwargs)
         except ValueError as err:

@@ -152,3 +152,19 @@ def test_zoo_target_that_does_not_fit_the_data_names_model_and_shape(torchvision
         zoo_targets(["torchvision:resnet18"], 10, (1, 28, 28))
     (resnet,) = zoo_targets(["torchvision:resnet18"], 10, (3, 32, 32))
     assert resnet.name == "torchvision:resnet18" and resnet.info["params"] == 11_181_642
+
+
+def test_zoo_target_with_config_options_builds_a_hugging_face_vit_for_the_data():
+    pytest.importorskip("transformers")
+    entry = {"model": "hf:vit:image_classification", "num_channels": 1, "image_size": 28, "patch_size": 4,
+             "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
+    (vit,) = zoo_targets([entry], 10, (1, 28, 28))
+    assert vit.name == ("hf:vit:image_classification(num_channels=1, image_size=28, patch_size=4, hidden_size=32, "
+                        "num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)")
+    net = vit.build(seed=0)
+    assert net(torch.randn(2, 1, 28, 28)).logits.shape == (2, 10)
+    assert vit.info["params"] == sum(p.numel() for p in net.parameters())
+    with pytest.raises(ValueError, match=r"zoo target \{'image_size': 28\} needs a 'model' key"):
+        zoo_targets([{"image_size": 28}], 10, (1, 28, 28))
+    with pytest.raises(ValueError, match=r"'hf:vit:image_classification\(image_size=32\)' cannot take this dataset's"):
+        zoo_targets([{"model": "hf:vit:image_classification", "image_size": 32}], 10, (1, 28, 28))

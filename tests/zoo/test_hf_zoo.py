@@ -94,3 +94,14 @@ def test_decoder_input_ids_follow_the_users_batch_and_length():
     graph = trace_module(zoo.model, {"input_ids": torch.zeros(3, 7, dtype=torch.long)})
     inputs = {n.name: n.out_shape for n in graph.nodes if n.op == "input"}
     assert inputs == {"input:input_ids": (3, 7), "input:decoder_input_ids": (3, 7)}
+
+
+def test_num_classes_sets_the_classification_heads_labels():
+    vit = load_model("hf:vit:image_classification", num_classes=7, num_channels=1, image_size=28, patch_size=4,
+                     hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64).model
+    assert vit.config.num_labels == 7 and vit.classifier.out_features == 7
+    with pytest.raises(ValueError, match=r"hf:vit:image_classification: num_classes=7 and num_labels=3 disagree"):
+        load_model("hf:vit:image_classification", num_classes=7, num_labels=3)
+    with pytest.raises(ValueError, match=r"hf:gpt2:causal_lm: num_classes is for the classification heads .*"
+                                         r"vocab_size"):
+        load_model("hf:gpt2:causal_lm", num_classes=7)
