@@ -66,8 +66,7 @@ class HFSource:
             if "num_labels" in kwargs and kwargs["num_labels"] != kwargs["num_classes"]:
                 raise ValueError(f"hf:{name}: num_classes={kwargs['num_classes']} and num_labels="
                                  f"{kwargs['num_labels']} disagree; give one of them")
-            kwargs = {**kwargs, "num_labels": kwargs["num_classes"]}
-            del kwargs["num_classes"]
+            kwargs["num_labels"] = kwargs.pop("num_classes")  # kwargs is this call's own dict
         try:
             config = transformers.AutoConfig.for_model(model_type, **kwargs)
         except ValueError as err:
