@@ -18,7 +18,8 @@ process's.
 ``--proxy`` trains 300 steps (screening); decisions use the full 1300. Results of every run are cached as JSON in
 ``--runs`` (a rerun with the same label, seed and steps reuses them), and one Markdown table goes to ``--out``;
 ``--collect`` prints one table of every finished run in ``--runs`` without training anything. With only
-``--variant`` entries, only those run (``--variants`` defaults to ``core_id`` when no ``--variant`` is given).
+``--variant`` entries, only those run (``--variants`` defaults to ``core_cyc1_pos``, the library default, when no
+``--variant`` is given).
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ VARIANTS: dict[str, str] = {
     # experiment=fmnist_cpu as it is now
     "experiment": "",
 }
+#: What runs when neither ``--variants`` nor ``--variant`` is given: the library default GHN.
+DEFAULT_VARIANT = "core_cyc1_pos"
 SPLITS = ("test", "wide", "deep")
 PROXY_STEPS = 300
 FULL_STEPS = 1300
@@ -189,7 +192,8 @@ def table(records: list[dict[str, Any]], variants: dict[str, str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="*", default=None,
-                        help=f"named variants: {sorted(VARIANTS)} (default: core_id, unless --variant is given)")
+                        help=f"named variants: {sorted(VARIANTS)} (default: {DEFAULT_VARIANT}, the library default, "
+                             "unless --variant is given)")
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL=OVERRIDES",
                         help="an extra variant: a label and Hydra overrides on top of experiment=fmnist_cpu")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -206,7 +210,7 @@ def main() -> None:
     if args.evaluate:
         print(json.dumps(evaluate(args.variant_overrides, args.evaluate)))
         return
-    named = args.variants if args.variants is not None else ([] if args.variant else ["core_id"])
+    named = args.variants if args.variants is not None else ([] if args.variant else [DEFAULT_VARIANT])
     unknown = sorted(set(named) - set(VARIANTS))
     if unknown:
         parser.error(f"unknown variant(s) {unknown}: named variants are {sorted(VARIANTS)}; give others as "

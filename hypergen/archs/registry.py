@@ -35,9 +35,10 @@ class ArchFamily(abc.ABC):
     Class attributes:
         name: registry name (the spec's ``"family"``).
         keys: the family's own spec keys (besides :data:`COMMON_KEYS`).
-        optional_keys: spec keys that may be left out, meaning their default (the family's ``build`` knows it).
-            A field added to a family after specs were published is optional, and left out when it takes its
-            default, so earlier specs stay valid and keep their canonical JSON, hash and train/test membership.
+        optional_keys: spec keys that may be left out, each with the value that leaving it out means. A field
+            added to a family after specs were published is optional, so earlier specs stay valid; its default is
+            left out of the canonical JSON (:func:`hypergen.archs.spec.spec_key`) whether written or not, so a spec
+            keeps its hash and train/test membership either way.
         input_ranks: accepted lengths of ``input_shape`` (e.g. ``(3,)`` for ``[C, H, W]`` images).
         input_description: what ``input_shape`` means, for messages, e.g. ``"[channels, height, width]"``.
         options: sampling options the family's :meth:`sample` takes as keyword arguments (name -> description),
@@ -49,7 +50,7 @@ class ArchFamily(abc.ABC):
 
     name: ClassVar[str]
     keys: ClassVar[tuple[str, ...]]
-    optional_keys: ClassVar[tuple[str, ...]] = ()
+    optional_keys: ClassVar[Mapping[str, Any]] = {}
     input_ranks: ClassVar[tuple[int, ...]]
     input_description: ClassVar[str]
     options: ClassVar[Mapping[str, str]] = {}

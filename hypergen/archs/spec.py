@@ -67,8 +67,19 @@ def validate_spec(spec: Mapping[str, Any]) -> None:
 
 
 def spec_key(spec: Mapping[str, Any]) -> str:
-    """Canonical JSON of a spec (sorted keys, no spaces): equal specs give equal keys; used for hashing and caching."""
-    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    """Canonical JSON of a spec (sorted keys, no spaces, optional fields at their default left out): specs that
+    build the same net give equal keys; used for hashing and caching."""
+    family = _registered_family(spec.get("family"))
+    defaults = family.optional_keys if family is not None else {}
+    canonical = {k: v for k, v in spec.items() if k not in defaults or v != defaults[k]}
+    return json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+
+
+def _registered_family(name: Any) -> ArchFamily | None:
+    try:
+        return get_family(name)
+    except (KeyError, TypeError):
+        return None
 
 
 def spec_from_json(text: str) -> dict[str, Any]:

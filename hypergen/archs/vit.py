@@ -41,6 +41,8 @@ __all__ = ["ATTENTION_KINDS", "SplitSelfAttention", "TransformerMLP", "ViT", "Vi
 
 #: Self-attention implementations a ``vit`` spec can ask for (its ``attention`` field).
 ATTENTION_KINDS: tuple[str, ...] = ("fused", "split")
+#: The attention kind of a spec without an ``attention`` field.
+DEFAULT_ATTENTION = "fused"
 
 
 class TransformerMLP(nn.Sequential):
@@ -86,7 +88,7 @@ class ViTBlock(nn.Module):
         attention: ``"fused"`` (``nn.MultiheadAttention``) or ``"split"`` (:class:`SplitSelfAttention`).
     """
 
-    def __init__(self, width: int, heads: int, hidden: int, norm: str, attention: str = "fused") -> None:
+    def __init__(self, width: int, heads: int, hidden: int, norm: str, attention: str = DEFAULT_ATTENTION) -> None:
         super().__init__()
         if attention not in ATTENTION_KINDS:
             raise ValueError(f"ViTBlock attention must be one of {list(ATTENTION_KINDS)}, got {attention!r}")
@@ -117,7 +119,7 @@ class ViT(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, width)) if self.use_cls else None
         self.pos_embed = nn.Parameter(torch.randn(1, tokens, width) * 0.02)
         hidden = max(1, round(width * spec["mlp_ratio"]))
-        attention = spec.get("attention", "fused")
+        attention = spec.get("attention", DEFAULT_ATTENTION)
         self.blocks = DenseSequence([ViTBlock(width, spec["heads"], hidden, spec["norm"], attention)
                                      for _ in range(spec["depth"])], spec["dense"])
         self.norm = feature_norm(spec["norm"], width)
@@ -151,7 +153,7 @@ class ViTFamily(ArchFamily):
 
     name = "vit"
     keys = ("patch_size", "depth", "width", "heads", "mlp_ratio", "pool", "norm", "dense")
-    optional_keys = ("attention",)
+    optional_keys = {"attention": DEFAULT_ATTENTION}
     input_ranks = (3,)
     input_description = "[channels, height, width]"
     options = {
@@ -169,7 +171,7 @@ class ViTFamily(ArchFamily):
                              f"{kinds!r}")
 
     def sample(self, rng: random.Random, split: Split, input_shape: tuple[int, ...], num_classes: int, *,
-               attention: Sequence[str] = ("fused",)) -> dict:
+               attention: Sequence[str] = (DEFAULT_ATTENTION,)) -> dict:
         """Draw patch size, depth, heads x head dims, MLP ratio and pooling for ``split``, then the attention kind
         (one draw more only when ``attention`` offers more than one, and the field only when it is not ``"fused"``:
         the default draws the specs it always did)."""
@@ -185,7 +187,7 @@ class ViTFamily(ArchFamily):
             "dense": split.dense,
         }
         kind = draw_choice(rng, list(attention)) if len(attention) > 1 else attention[0]
-        return spec if kind == "fused" else {**spec, "attention": kind}
+        return spec if kind == DEFAULT_ATTENTION else {**spec, "attention": kind}
 
     def validate(self, spec: Mapping[str, Any]) -> None:
         """Check every field; the patch must fit in the image and ``heads`` must divide ``width``."""
@@ -200,7 +202,7 @@ class ViTFamily(ArchFamily):
         check_choice(spec["pool"], w("pool"), ("cls", "mean"))
         check_choice(spec["norm"], w("norm"), ("ln", "rms", "none"))
         check_bool(spec["dense"], w("dense"))
-        check_choice(spec.get("attention", "fused"), w("attention"), ATTENTION_KINDS)
+        check_choice(spec.get("attention", DEFAULT_ATTENTION), w("attention"), ATTENTION_KINDS)
 
     def build(self, spec: Mapping[str, Any]) -> nn.Module:
         """The :class:`ViT` of ``spec``."""

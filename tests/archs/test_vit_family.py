@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from hypergen import trace_module
-from hypergen.archs import ArchSampler, InvalidSpecError, build, reference_spec, trace_spec, validate_spec
+from hypergen.archs import (
+    ArchSampler, InvalidSpecError, build, reference_spec, spec_key, trace_spec, validate_spec,
+)
 from hypergen.archs.vit import SplitSelfAttention, patch_sizes
 
 
@@ -104,3 +106,12 @@ def test_attention_is_validated_with_its_name():
         validate_spec({**spec, "attention": "flash"})
     with pytest.raises(ValueError, match=r"vit option 'attention' must list distinct kinds of \['fused', 'split'\]"):
         ArchSampler("vit", "train", input_shape=(1, 28, 28), num_classes=10, options={"attention": ["split", "x"]})
+
+
+def test_attention_at_its_default_gives_the_canonical_key_of_a_spec_without_it():
+    spec = reference_spec("vit_mini", (1, 28, 28), 10)
+    written = {**spec, "attention": "fused"}
+    assert spec_key(written) == spec_key(spec)
+    assert '"attention"' not in spec_key(written)
+    assert spec_key({**spec, "attention": "split"}) != spec_key(spec)
+    assert '"attention":"split"' in spec_key({**spec, "attention": "split"})
