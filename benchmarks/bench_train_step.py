@@ -66,10 +66,12 @@ CASES: dict[str, TrainCase] = {
     "cnn1d_mnist1d": TrainCase("cnn1d", (1, 40), 10, 8, 64, data="MNIST-1D"),
 }
 
-#: GHN configurations (``GHNConfig`` fields) compared with ``--ghns``: the library default, and the README
-#: experiment before issue 15 (GHN-2's gated GNN, hidden 128, tiling decoder).
+#: GHN configurations (``GHNConfig`` fields) compared with ``--ghns``: the library default, the same at half the width,
+#: and the README experiment before issue 15 (GHN-2's gated GNN, hidden 128, tiling decoder).
 GHNS: dict[str, dict[str, Any]] = {
     "default": {},
+    # the default at half the width (GHN-3-T's hidden 64; issue 15's thirteenth round)
+    "hidden64": {"hidden": 64},
     "ghn2_tiling": {"gnn": "gated", "hidden": 128, "decoder": "tiling"},
     "ghn2_lowrank": {"gnn": "gated", "hidden": 128, "decoder": "lowrank"},
     "transformer_lowrank": {"decoder": "lowrank", "base": False, "positional": False},
