@@ -26,16 +26,23 @@ MAX_NUM_CLASSES = 1_000_000
 _MAX_DIM = 1 << 16
 
 
+def _registered_family(name: Any) -> ArchFamily | None:
+    """The family registered as ``name``, or ``None`` (also for a name that is not a string)."""
+    try:
+        return get_family(name)
+    except (KeyError, TypeError):
+        return None
+
+
 def _family_of(spec: Any) -> ArchFamily:
     if not isinstance(spec, Mapping):
         raise InvalidSpecError(f"an architecture spec must be a dict, got {type(spec).__name__}")
     if "family" not in spec:
         raise InvalidSpecError(f"spec has no 'family' key; use one of {list_families()}")
-    try:
-        return get_family(spec["family"])
-    except (KeyError, TypeError):
-        raise InvalidSpecError(f"spec 'family' {spec['family']!r} is not registered; use one of "
-                               f"{list_families()}") from None
+    family = _registered_family(spec["family"])
+    if family is None:
+        raise InvalidSpecError(f"spec 'family' {spec['family']!r} is not registered; use one of {list_families()}")
+    return family
 
 
 def validate_task(family: ArchFamily, input_shape: Any, num_classes: Any) -> None:
@@ -74,12 +81,6 @@ def spec_key(spec: Mapping[str, Any]) -> str:
     canonical = {k: v for k, v in spec.items() if k not in defaults or v != defaults[k]}
     return json.dumps(canonical, sort_keys=True, separators=(",", ":"))
 
-
-def _registered_family(name: Any) -> ArchFamily | None:
-    try:
-        return get_family(name)
-    except (KeyError, TypeError):
-        return None
 
 
 def spec_from_json(text: str) -> dict[str, Any]:
