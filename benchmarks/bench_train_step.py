@@ -72,6 +72,9 @@ GHNS: dict[str, dict[str, Any]] = {
     "default": {},
     # the default at half the width (GHN-3-T's hidden 64; issue 15's thirteenth round)
     "hidden64": {"hidden": 64},
+    # twice the width, and one graph-transformer layer instead of three (fourteenth round)
+    "hidden256": {"hidden": 256},
+    "layers1": {"gnn_layers": 1},
     "ghn2_tiling": {"gnn": "gated", "hidden": 128, "decoder": "tiling"},
     "ghn2_lowrank": {"gnn": "gated", "hidden": 128, "decoder": "lowrank"},
     "transformer_lowrank": {"decoder": "lowrank", "base": False, "positional": False},
