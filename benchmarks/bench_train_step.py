@@ -66,8 +66,8 @@ CASES: dict[str, TrainCase] = {
     "cnn1d_mnist1d": TrainCase("cnn1d", (1, 40), 10, 8, 64, data="MNIST-1D"),
 }
 
-#: GHN configurations (``GHNConfig`` fields) compared with ``--ghns``: the library default, the same at half the width,
-#: and the README experiment before issue 15 (GHN-2's gated GNN, hidden 128, tiling decoder).
+#: GHN configurations (``GHNConfig`` fields) compared with ``--ghns``: the library default, variants of its width and
+#: depth measured in issue 15, and the README experiment before that issue (GHN-2's gated GNN, hidden 128, tiling).
 GHNS: dict[str, dict[str, Any]] = {
     "default": {},
     # the default at half the width (GHN-3-T's hidden 64; issue 15's thirteenth round)

@@ -82,7 +82,6 @@ def spec_key(spec: Mapping[str, Any]) -> str:
     return json.dumps(canonical, sort_keys=True, separators=(",", ":"))
 
 
-
 def spec_from_json(text: str) -> dict[str, Any]:
     """Parse and validate a spec written by ``json.dumps`` or :func:`spec_key`.
 
