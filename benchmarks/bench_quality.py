@@ -11,9 +11,10 @@ on 8 held-out nets of each architecture split (``test``: the training space's te
 wider or deeper than any in training), BatchNorm statistics re-estimated on 2 fixed training batches of 250 images,
 top-1 on 2,000 fixed Fashion-MNIST test images, with :func:`hypergen.evaluate.quality.predicted_quality`: accuracy,
 same-shape layer similarity (1 = collapsed to one tensor per shape) and the fraction of exactly repeated output
-units. Wall time per
-step counts the whole training process (pool tracing and the final validation included); peak RSS is the training
-process's.
+units, and how many steps the training loss sat at chance (:func:`hypergen.evaluate.quality.steps_at_chance` on the
+run's logged training losses: the first step whose 50-step mean is 0.1 below ln 10; runs that leave chance late end
+lower). Wall time per step counts the whole training process (pool tracing and the final validation included); peak
+RSS is the training process's.
 
 ``--proxy`` trains 300 steps (screening); decisions use the full 1300. Results of every run are cached as JSON in
 ``--runs`` (a rerun with the same label, seed and steps reuses them), and one Markdown table goes to ``--out``;
@@ -76,6 +77,7 @@ FULL_STEPS = 1300
 EVAL_IMAGES = 2000
 EVAL_BATCH = 250  # images per forward in evaluation (larger batches: fewer Python round trips)
 CALIBRATION_BATCHES = 2
+NUM_CLASSES = 10  # Fashion-MNIST
 
 
 def _overrides(variant: str, seed: int, steps: int, run_dir: Path) -> list[str]:
@@ -135,6 +137,21 @@ def evaluate(variant: str, run_dir: Path) -> dict[str, Any]:
     return result
 
 
+def chance_steps(run_dir: Path) -> dict[str, Any]:
+    """``{"chance_steps": steps the run's training loss sat at chance or None if it never left,
+    "chance_logged": whether the run has a training log}``."""
+    import csv
+
+    from hypergen.evaluate.quality import steps_at_chance
+
+    log = run_dir / "csv" / "version_0" / "metrics.csv"
+    if not log.is_file():
+        return {"chance_steps": None, "chance_logged": False}
+    with log.open(newline="") as f:
+        losses = [(int(row["step"]), float(row["train/loss"])) for row in csv.DictReader(f) if row.get("train/loss")]
+    return {"chance_steps": steps_at_chance(losses, NUM_CLASSES), "chance_logged": True}
+
+
 def run_one(label: str, variant: str, seed: int, steps: int, runs: Path) -> dict[str, Any]:
     """Train and evaluate one (variant, seed), or read the cached result."""
     run_dir = runs / f"{label}_{steps}" / f"seed{seed}"
@@ -142,7 +159,7 @@ def run_one(label: str, variant: str, seed: int, steps: int, runs: Path) -> dict
     if cached.is_file():
         record = json.loads(cached.read_text())
         if record.get("variant") == variant:
-            return record
+            return {**record, **chance_steps(run_dir)}
     trained = run_dir / "train.json"  # a finished training whose evaluation failed is evaluated again, not retrained
     record = json.loads(trained.read_text()) if trained.is_file() else {}
     if record.get("variant") != variant:
@@ -155,7 +172,7 @@ def run_one(label: str, variant: str, seed: int, steps: int, runs: Path) -> dict
         raise RuntimeError(f"evaluation of {run_dir} failed:\n{proc.stderr[-3000:]}")
     record.update(json.loads(proc.stdout.strip().splitlines()[-1]))
     cached.write_text(json.dumps(record, indent=1) + "\n")
-    return record
+    return {**record, **chance_steps(run_dir)}
 
 
 def _fmt(mean_std: tuple[float, float] | None, scale: float = 100.0, digits: int = 1) -> str:
@@ -165,6 +182,15 @@ def _fmt(mean_std: tuple[float, float] | None, scale: float = 100.0, digits: int
     return f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f}"
 
 
+def _chance(runs: list[dict[str, Any]]) -> str:
+    """Per seed, the steps each run sat at chance ("never" if it did not leave, "–" without a training log)."""
+    def one(r: dict[str, Any]) -> str:
+        if r.get("chance_steps") is not None:
+            return str(r["chance_steps"])
+        return "never" if r.get("chance_logged") else "–"
+    return " / ".join(one(r) for r in sorted(runs, key=lambda r: r["seed"]))
+
+
 def table(records: list[dict[str, Any]], variants: dict[str, str]) -> str:
     """One Markdown row per (variant, steps): mean ± std over its seeds."""
     from hypergen.evaluate.quality import summarize_runs
@@ -172,9 +198,8 @@ def table(records: list[dict[str, Any]], variants: dict[str, str]) -> str:
     keys = ["test_acc", "wide_acc", "deep_acc", "test_similarity", "test_repeated", "s_per_step", "wall_min",
             "peak_rss_gb"]
     lines = ["| variant | overrides | steps | seeds | test top-1 (%) | wide top-1 (%) | deep top-1 (%) | "
-             "layer similarity "
-             "(test) | repeated units (%) | s/step | wall (min) | peak RSS (GB) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "layer similarity (test) | repeated units (%) | steps at chance | s/step | wall (min) | peak RSS (GB) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for r in records:
         groups.setdefault((r["label"], r["steps"]), []).append(r)
@@ -184,7 +209,7 @@ def table(records: list[dict[str, Any]], variants: dict[str, str]) -> str:
         lines.append(f"| {label} | `{variants.get(label, runs[0]['variant']) or '(none)'}` | {steps} | {seeds} | "
                      f"{_fmt(s.get('test_acc'))} | {_fmt(s.get('wide_acc'))} | {_fmt(s.get('deep_acc'))} | "
                      f"{_fmt(s.get('test_similarity'), 1, 3)} | {_fmt(s.get('test_repeated'))} | "
-                     f"{_fmt(s.get('s_per_step'), 1, 2)} | {_fmt(s.get('wall_min'), 1, 1)} | "
+                     f"{_chance(runs)} | {_fmt(s.get('s_per_step'), 1, 2)} | {_fmt(s.get('wall_min'), 1, 1)} | "
                      f"{_fmt(s.get('peak_rss_gb'), 1, 2)} |")
     return "\n".join(lines)
 
@@ -220,7 +245,8 @@ def main() -> None:
         label, _, overrides = entry.partition("=")
         variants[label] = overrides
     if args.collect:
-        records = [json.loads(p.read_text()) for p in sorted(args.runs.glob("*/seed*/quality.json"))]
+        records = [{**json.loads(p.read_text()), **chance_steps(p.parent)}
+                   for p in sorted(args.runs.glob("*/seed*/quality.json"))]
         print(table(records, {r["label"]: r["variant"] for r in records}))
         return
     steps = PROXY_STEPS if args.proxy else args.steps

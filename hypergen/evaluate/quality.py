@@ -6,6 +6,7 @@ These are the numbers the quality benchmark (``benchmarks/bench_quality.py``) re
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from hypergen.evaluate.diversity import same_shape_similarity
 from hypergen.tasks import prediction_counts
 
 __all__ = ["PredictedQuality", "accuracy_with", "mean_std", "predicted_quality", "repeated_unit_fraction",
-           "summarize_runs"]
+           "steps_at_chance", "summarize_runs"]
 
 
 def repeated_unit_fraction(params: Iterable[tuple[str, Tensor]], min_dims: int = 2) -> float | None:
@@ -144,3 +145,37 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 def summarize_runs(runs: Sequence[Mapping[str, float]], keys: Sequence[str]) -> dict[str, tuple[float, float]]:
     """``{key: (mean, std)}`` over runs (seeds) of each key present in every run."""
     return {k: mean_std([float(r[k]) for r in runs]) for k in keys if all(k in r and r[k] is not None for r in runs)}
+
+
+def steps_at_chance(losses: Iterable[tuple[int, float]], num_classes: int, margin: float = 0.1,
+                    window: int = 50) -> int | None:
+    """How long a GHN's training sat at chance: the first logged step ``s >= window`` at which the mean training loss
+    over the steps ``(s - window, s]`` is below ``ln(num_classes) - margin``, or ``None`` if it never was.
+
+    Training losses of GHNs start at or above ``ln(num_classes)`` (uniform predictions) and can stay there for
+    hundreds of steps before they fall; how long depends on the seed, and the runs that leave chance late end lower
+    (docs/results.md, issue 15's fifteenth round).
+
+    Args:
+        losses: ``(step, training loss)`` pairs in any order (steps need not be contiguous: logged every few steps).
+        num_classes: classes of the task (chance cross-entropy ``ln(num_classes)``).
+        margin: how far below chance the windowed mean must be.
+        window: width of the window in steps.
+
+    Raises:
+        ValueError: for ``num_classes < 2`` or a non-positive ``window``.
+    """
+    if num_classes < 2 or window <= 0:
+        raise ValueError(f"steps_at_chance needs num_classes >= 2 and window > 0, got {num_classes} and {window}")
+    points = sorted(losses)
+    threshold = math.log(num_classes) - margin
+    start = 0
+    total = 0.0
+    for end, (step, loss) in enumerate(points):
+        total += loss
+        while points[start][0] <= step - window:
+            total -= points[start][1]
+            start += 1
+        if step >= window and total / (end - start + 1) < threshold:
+            return step
+    return None

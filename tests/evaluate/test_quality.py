@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -6,7 +8,7 @@ from hypergen.apply.functional import forward_with
 from hypergen.archs import ArchSampler
 from hypergen.archs.cache import ArchCache
 from hypergen.evaluate.quality import (
-    accuracy_with, mean_std, predicted_quality, repeated_unit_fraction, summarize_runs,
+    accuracy_with, mean_std, predicted_quality, repeated_unit_fraction, steps_at_chance, summarize_runs,
 )
 from hypergen.ghn import GHNConfig, GraphHyperNetwork
 
@@ -73,3 +75,23 @@ def test_accuracy_with_counts_every_token_position_of_a_language_model():
     with torch.no_grad():
         expected = (forward_with(traced.model.eval(), params, x).argmax(-1) == y).float().mean().item()
     assert acc == pytest.approx(expected, abs=1e-7) and 0 < expected < 1
+
+
+def test_steps_at_chance_finds_where_the_windowed_loss_leaves_chance():
+    # logged every 10 steps: chance (2.31) up to step 200, then 1.9: the 50-step window (s - 50, s] first averages
+    # below ln 10 - 0.1 = 2.2026 at s = 220 (two of its five points low: 2.146), not at 210 (one of five: 2.228)
+    losses = [(s, 2.31 if s < 210 else 1.9) for s in range(0, 400, 10)]
+    assert steps_at_chance(losses, 10) == 220
+    assert steps_at_chance(reversed(losses), 10) == 220  # order does not matter
+    # a wider margin needs more of the window low: 2.31 - 0.41 k / 5 < 2.0 from k = 4 low points (s = 240)
+    assert steps_at_chance(losses, 10, margin=math.log(10) - 2.0) == 240
+
+
+def test_steps_at_chance_none_when_never_below_and_not_before_a_full_window():
+    assert steps_at_chance([(s, 2.30) for s in range(0, 1300, 10)], 10) is None
+    # low from the first step: still reported at the first step that closes a full window
+    assert steps_at_chance([(s, 1.0) for s in range(0, 200, 10)], 10, window=50) == 50
+    # two classes: chance is ln 2 = 0.693
+    assert steps_at_chance([(s, 0.55) for s in range(0, 100, 10)], 2, window=20) == 20
+    with pytest.raises(ValueError, match="num_classes >= 2"):
+        steps_at_chance([(0, 1.0)], 1)
