@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["CLASSIFICATION", "LANGUAGE_MODEL", "TASKS", "check_task", "dataset_task", "logits_of", "perplexity",
-           "prediction_counts", "prediction_loss", "task_correct", "task_loss"]
+__all__ = ["CLASSIFICATION", "LANGUAGE_MODEL", "TASKS", "check_task", "dataset_task", "logits_of", "normalize_logits",
+           "perplexity", "prediction_counts", "prediction_loss", "task_correct", "task_loss"]
 
 CLASSIFICATION = "classification"
 LANGUAGE_MODEL = "language_model"
@@ -58,6 +58,31 @@ def logits_of(output: Any) -> Tensor:
         return logits
     raise TypeError(f"cannot read logits from a model output of type {type(output).__name__}: the model must return "
                     "a logits tensor or an object with a .logits tensor (Hugging Face outputs)")
+
+
+def normalize_logits(logits: Tensor, norm: float, eps: float = 1e-6) -> Tensor:
+    """Each prediction's logits (the last axis) centred and rescaled to L2 norm ``norm``.
+
+    Training a GHN on the cross-entropy of these (``module.logit_norm``; LogitNorm, Wei et al. 2022, with the mean
+    taken out first) leaves the top-1 prediction unchanged but takes away the cheap way to lower the loss: shrinking
+    every logit towards zero (uniform predictions, the loss ``ln C``). Centred logits of a fixed norm cannot be
+    uniform, so the only way down is to rank the right class higher.
+
+    Args:
+        logits: ``[..., C]``.
+        norm: the L2 norm of each prediction's centred logits (> 0). The lowest reachable cross-entropy rises as it
+            falls: for 10 classes, ``log(1 + 9 exp(-1.054 norm))``, 0.045 at ``norm=5``.
+        eps: added to the norm before dividing (all-equal logits stay finite).
+
+    Raises:
+        ValueError: ``norm <= 0`` or logits with fewer than 2 classes.
+    """
+    if not norm > 0:
+        raise ValueError(f"normalize_logits: norm={norm}; give a positive L2 norm (e.g. module.logit_norm=5)")
+    if logits.dim() == 0 or logits.shape[-1] < 2:
+        raise ValueError(f"normalize_logits needs logits [..., C] with C >= 2 classes, got shape {list(logits.shape)}")
+    centred = logits - logits.mean(-1, keepdim=True)
+    return norm * centred / (centred.norm(dim=-1, keepdim=True) + eps)
 
 
 def perplexity(loss: float) -> float:

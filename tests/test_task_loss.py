@@ -65,3 +65,31 @@ def test_a_family_with_an_unknown_task_is_refused_at_registration():
     with pytest.raises(ValueError, match=r"architecture family 'seq2seq_test' \(Seq2Seq.task\): unknown task "):
         register_family(Seq2Seq)
     assert "seq2seq_test" not in list_families()
+
+
+def test_normalized_logits_are_centred_of_the_given_norm_and_keep_the_top_1():
+    from hypergen.tasks import normalize_logits
+
+    torch.manual_seed(2)
+    logits = torch.randn(6, 10) * torch.logspace(-3, 2, 6)[:, None] + 0.5  # tiny to large, off-centre
+    scaled = normalize_logits(logits, 5.0)
+    torch.testing.assert_close(scaled.mean(-1), torch.zeros(6), atol=1e-4, rtol=0)
+    torch.testing.assert_close(scaled.norm(dim=-1), torch.full((6,), 5.0), atol=0, rtol=1e-3)  # eps: 3e-4 at 1e-3
+    assert torch.equal(scaled.argmax(-1), logits.argmax(-1))
+    # shrinking the logits no longer lowers the loss: the same direction at 1/1000 of the scale costs the same
+    labels = torch.randint(0, 10, (6,))
+    moderate = torch.randn(6, 10)
+    far, near = prediction_loss(normalize_logits(moderate, 5.0), labels), prediction_loss(
+        normalize_logits(moderate * 1e-3, 5.0), labels)
+    assert far[0].item() == pytest.approx(near[0].item(), rel=1e-3)  # up to eps
+    assert prediction_loss(moderate * 1e-3, labels)[0].item() == pytest.approx(math.log(10), abs=0.01)  # chance
+    # a perfect prediction at norm 5 costs log(1 + 9 exp(-norm * sqrt(10 / 9)))
+    perfect = normalize_logits(F.one_hot(torch.tensor([3]), 10).float(), 5.0)
+    expected = math.log(1 + 9 * math.exp(-5.0 * math.sqrt(10 / 9)))
+    assert prediction_loss(perfect, torch.tensor([3]))[0].item() == pytest.approx(expected, rel=1e-4)
+    tokens = normalize_logits(torch.randn(2, 3, 7), 2.0)  # language-model logits: per token position
+    torch.testing.assert_close(tokens.norm(dim=-1), torch.full((2, 3), 2.0), atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match=r"norm=0.0; give a positive L2 norm"):
+        normalize_logits(logits, 0.0)
+    with pytest.raises(ValueError, match=r"C >= 2 classes, got shape \[4, 1\]"):
+        normalize_logits(torch.zeros(4, 1), 1.0)

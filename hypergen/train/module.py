@@ -22,7 +22,8 @@ from hypergen.archs.cache import TracedArch  # noqa: E402
 from hypergen.evaluate.diversity import same_shape_similarity  # noqa: E402
 from hypergen.ghn import GHNConfig, GraphHyperNetwork  # noqa: E402
 from hypergen.graph.data import batch_graphs  # noqa: E402
-from hypergen.tasks import LANGUAGE_MODEL, perplexity, prediction_counts, prediction_loss  # noqa: E402
+from hypergen.tasks import (LANGUAGE_MODEL, logits_of, normalize_logits, perplexity, prediction_counts,  # noqa: E402
+                            prediction_loss)
 from hypergen.train.archs import ArchPool  # noqa: E402
 from hypergen.train.distill import Distillation, distillation_loss, train_teacher  # noqa: E402
 from hypergen.train.schedule import warmup_cosine  # noqa: E402
@@ -61,20 +62,29 @@ class GHNTrainingModule(pl.LightningModule):
             e.g. ``{"weight": 0.5, "temperature": 4}``; classification only). The teacher trains before the first
             step and is kept in the checkpoints. ``train/loss`` stays the labels' cross-entropy; ``train/distill``
             is the soft-target term.
+        logit_norm: train on each prediction's logits centred and rescaled to this L2 norm
+            (:func:`hypergen.tasks.normalize_logits`), so the GHN cannot lower the loss by shrinking every logit
+            to zero; ``train/loss`` is then the cross-entropy of the rescaled logits and ``train/raw_loss`` that of
+            the net's own. Validation is unchanged (the top-1 prediction is the same). ``None`` trains on the
+            net's own logits.
     """
 
     def __init__(self, ghn: GHNConfig | dict[str, Any], archs: ArchPool, decoder: dict[str, Any] | None = None,
                  meta_batch: int = 8, lr: float = 1e-3,
                  weight_decay: float = 1e-5, warmup_steps: int = 100, total_steps: int | None = None,
                  weight_reg: float = 0.0, ema_decay: float | None = None, calibration_batches: int = 2,
-                 distill: Distillation | dict[str, Any] | None = None) -> None:
+                 distill: Distillation | dict[str, Any] | None = None, logit_norm: float | None = None) -> None:
         super().__init__()
         config = ghn if isinstance(ghn, GHNConfig) else GHNConfig.from_dict({**dict(ghn), **dict(decoder or {})})
         self.save_hyperparameters({"ghn": config.to_dict(), "meta_batch": meta_batch, "lr": lr,
                                    "weight_decay": weight_decay, "warmup_steps": warmup_steps,
                                    "total_steps": total_steps, "weight_reg": weight_reg, "ema_decay": ema_decay,
                                    "calibration_batches": calibration_batches,
-                                   "distill": None if distill is None else vars(Distillation.from_config(distill))})
+                                   "distill": None if distill is None else vars(Distillation.from_config(distill)),
+                                   "logit_norm": logit_norm})
+        if logit_norm is not None and not logit_norm > 0:
+            raise ValueError(f"module.logit_norm={logit_norm}: give a positive L2 norm for the centred logits "
+                             "(e.g. 5) or null to train on the nets' own logits")
         if archs.cache.virtual_edge_cutoff != config.max_distance:
             raise ValueError(f"the architecture pool encodes shortest paths up to {archs.cache.virtual_edge_cutoff} "
                              f"but the GHN's max_distance is {config.max_distance}; build the pool with "
@@ -92,6 +102,7 @@ class GHNTrainingModule(pl.LightningModule):
         self._calibration: list[Tensor] = []
         self.task = archs.train_sampler.family.task  # hypergen.tasks.TASKS
         self.distill = None if distill is None else Distillation.from_config(distill)
+        self.logit_norm = logit_norm
         if self.distill is not None and self.task == LANGUAGE_MODEL:
             raise ValueError(f"module.distill is for classification; the {archs.train_sampler.family.name!r} family "
                              "is a language model (remove module.distill)")
@@ -111,20 +122,25 @@ class GHNTrainingModule(pl.LightningModule):
     # --- training ---------------------------------------------------------------------------------------------
 
     def _losses(self, archs: list[TracedArch], x: Tensor, y: Tensor, soft: Tensor | None = None
-                ) -> tuple[list[Tensor], list[Tensor], list[dict[str, Tensor]], list[Tensor]]:
-        """Cross-entropy ``[]``, accuracy ``[]``, predicted weights and (with the teacher's logits ``soft``) the
-        distillation term ``[]`` of each net in ``archs`` on ``(x, y)``."""
+                ) -> tuple[list[Tensor], list[Tensor], list[dict[str, Tensor]], list[Tensor], list[Tensor]]:
+        """Cross-entropy ``[]`` (of the rescaled logits with ``logit_norm``), accuracy ``[]``, predicted weights,
+        (with the teacher's logits ``soft``) the distillation term ``[]`` and (with ``logit_norm``) the cross-entropy
+        of the net's own logits ``[]``, of each net in ``archs`` on ``(x, y)``."""
         predictions = self.ghn(batch_graphs([a.data for a in archs]).to(self.device))
-        losses, correct, distilled = [], [], []
+        losses, correct, distilled, raw = [], [], [], []
         for arch, params in zip(archs, predictions):
             model = materialize_buffers(arch.model, self.device).train()
-            logits = forward_with(model, params, x)
-            loss, accuracy = prediction_loss(logits, y)
+            logits = logits_of(forward_with(model, params, x))
+            if self.logit_norm is not None:
+                raw.append(prediction_loss(logits.detach(), y)[0])
+                loss, accuracy = prediction_loss(normalize_logits(logits, self.logit_norm), y)
+            else:
+                loss, accuracy = prediction_loss(logits, y)
             losses.append(loss)
             correct.append(accuracy)
             if soft is not None:
                 distilled.append(distillation_loss(logits, soft, self.distill.temperature))
-        return losses, correct, predictions, distilled
+        return losses, correct, predictions, distilled, raw
 
     def on_fit_start(self) -> None:
         """Train the distillation teacher (after a resumed checkpoint was loaded: then it is already there)."""
@@ -153,7 +169,7 @@ class GHNTrainingModule(pl.LightningModule):
         archs = self.archs.batch(self.global_step, self.global_rank, self.trainer.world_size, self.meta_batch)
         self.last_arch_keys = [a.key for a in archs]
         self._last_step = (archs, x, y)  # for naming the nets if the gradient turns out non-finite
-        losses, correct, predictions, distilled = self._losses(archs, x, y, self._soft_targets(x))
+        losses, correct, predictions, distilled, raw = self._losses(archs, x, y, self._soft_targets(x))
         task_loss = torch.stack(losses).mean()
         if not torch.isfinite(task_loss):
             bad = [arch.key for arch, loss in zip(archs, losses) if not torch.isfinite(loss)]
@@ -162,6 +178,8 @@ class GHNTrainingModule(pl.LightningModule):
                                      "the GHN's weights are corrupted (lower module.lr, check the data)")
         loss = task_loss
         metrics = {"train/loss": task_loss, "train/acc": torch.stack(correct).mean()}
+        if raw:
+            metrics["train/raw_loss"] = torch.stack(raw).mean()
         if distilled:
             soft_loss = torch.stack(distilled).mean()
             loss = (1 - self.distill.weight) * task_loss + self.distill.weight * soft_loss
@@ -195,7 +213,7 @@ class GHNTrainingModule(pl.LightningModule):
         archs, x, y = self._last_step
         bad = []
         for arch in archs:
-            (loss,), _, _, _ = self._losses([arch], x, y)
+            (loss,), _, _, _, _ = self._losses([arch], x, y)
             grads = torch.autograd.grad(loss, [p for p in self.ghn.parameters() if p.requires_grad], allow_unused=True)
             if any(g is not None and not torch.isfinite(g).all() for g in grads):
                 bad.append(arch.key)
