@@ -97,7 +97,7 @@ class GHNConfig:
             product by a learned per-tensor angle (see :class:`~hypergen.ghn.decoders.LowRankDecoder`).
         tile_size: block size ``T`` of the tiling decoder (blocks are ``T x T x 3 x 3``).
         mip: magnitude-invariant parametrization (HyperLight): unit-norm decoder inputs and outputs added to learned
-            input-independent bases.
+            input-independent bases (decoders ``"core"`` and ``"lowrank"``; ``"tiling"`` refuses it).
         positional: add a sinusoidal encoding of each node's depth (from the inputs) and height (above the outputs)
             to its initial embedding (:class:`~hypergen.ghn.encoder.NodeEncoder`).
         center_nodes: subtract each graph's mean node embedding after the GNN (and re-normalise), so what is

@@ -14,7 +14,8 @@ def _net() -> nn.Module:
 
 
 @pytest.mark.parametrize("config", [GHNConfig(hidden=32, heads=4), GHNConfig(hidden=32, gnn="gated",
-                                                                                decoder="tiling", mip=True),
+                                                                                decoder="tiling"),
+                                    GHNConfig(hidden=32, heads=4, mip=True),
                                     GHNConfig(hidden=32, heads=4, vocab_codes=16)])  # learned codes: the head's
 def test_save_load_gives_identical_predictions(tmp_path, config):
     torch.manual_seed(0)

@@ -186,6 +186,25 @@ def test_core_decoder_rank_width_independence_and_no_repeated_units():
         CoreDecoder(hidden=16, rank=7)
 
 
+def test_core_decoder_mip_ignores_the_conditioning_magnitude():
+    from hypergen.ghn.decoders import CoreDecoder
+
+    cond, layout = torch.randn(3, 16), TensorLayout.of((12, 10, 3, 3))
+    ones, zeros = torch.ones(3), torch.zeros(3)
+    for mip in (True, False):
+        torch.manual_seed(0)
+        dec = CoreDecoder(hidden=16, rank=8, base=False, mip=mip)
+        w, w5 = (dec(c, layout).materialize(ones, zeros) for c in (cond, 5 * cond))
+        assert torch.allclose(w, w5, atol=1e-5) == mip  # without mip, 5x the input moves every weight
+        v, v5 = (dec(c, TensorLayout.of((12,))).values for c in (cond, 5 * cond))
+        assert torch.allclose(v, v5, atol=1e-5) == mip
+    # the GHN's config reaches the decoder (it used to be read by the factor decoder only)
+    assert GraphHyperNetwork(GHNConfig(hidden=16, heads=2, mip=True)).decoder.mip
+    assert not GraphHyperNetwork(GHNConfig(hidden=16, heads=2)).decoder.mip
+    with pytest.raises(ValueError, match="'tiling' decoder has no magnitude-invariant parametrization"):
+        GraphHyperNetwork(GHNConfig(hidden=16, heads=2, decoder="tiling", mip=True))
+
+
 def test_build_decoder_knows_every_registered_decoder():
     from hypergen.ghn.decoders import DECODER_REGISTRY, CoreDecoder
 

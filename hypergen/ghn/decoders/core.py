@@ -18,7 +18,9 @@ codes, rows ``>= r`` are fixed mixtures of the first ``r``, so a language model'
 their own (LoGAH's decoder learns one row per index for the same reason). Rows beyond the table keep fixed codes.
 
 With ``base=True`` the product is mixed with a seeded full-rank base, as in ``LowRankDecoder``
-(:func:`~hypergen.ghn.decoders.lowrank.with_seeded_base`).
+(:func:`~hypergen.ghn.decoders.lowrank.with_seeded_base`). With ``mip=True`` (HyperLight's magnitude-invariant
+parametrization) the conditioning vectors are rescaled to norm ``sqrt(hidden)`` before any head reads them, so their
+magnitude cannot scale the predictions; the heads' biases already are the learned input-independent part.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import math
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hypergen.ghn.decoders.base import DenseParams, LowRankParams, ParamDecoder, TensorLayout
@@ -54,6 +57,7 @@ class CoreDecoder(ParamDecoder):
         index_encoding: name in :data:`~hypergen.ghn.encodings.INDEX_ENCODINGS`.
         index_tilt: tilt of ``"cyclic"`` codes beyond ``rank`` (:func:`~hypergen.ghn.encodings.cyclic_index_encoding`).
         vocab_codes: rows of the learned code table for ``vocab_rows`` layouts (0: none, every code fixed).
+        mip: rescale each conditioning vector to norm ``sqrt(hidden)`` first (magnitude-invariant inputs).
 
     Raises:
         ValueError: odd ``rank``; ``vocab_codes`` with an index encoding that depends on the width (``"relative"``:
@@ -61,7 +65,8 @@ class CoreDecoder(ParamDecoder):
     """
 
     def __init__(self, hidden: int, rank: int = 32, base: bool = True, seed: int = 0,
-                 index_encoding: str = "cyclic", vocab_codes: int = 0, index_tilt: float = CYCLIC_TILT) -> None:
+                 index_encoding: str = "cyclic", vocab_codes: int = 0, index_tilt: float = CYCLIC_TILT,
+                 mip: bool = False) -> None:
         super().__init__()
         if rank % 2:
             raise ValueError(f"the core decoder's rank must be even, got {rank}")
@@ -69,7 +74,7 @@ class CoreDecoder(ParamDecoder):
             raise ValueError(f"vocab_codes={vocab_codes} needs a non-negative size and a width-independent index "
                              f"encoding {WIDTH_INDEPENDENT_ENCODINGS}, got index_encoding={index_encoding!r}; set "
                              "vocab_codes=0 or index_encoding='identity'")
-        self.rank, self.seed = rank, seed
+        self.rank, self.seed, self.mip = rank, seed, mip
         self._codes = IndexCodeCache(index_encoding, rank, seed, tilt=index_tilt)
         self.core_head = nn.Linear(hidden, rank * rank * _BLOCK_KERNEL ** 2)
         self.vector_head = nn.Linear(hidden, rank)
@@ -89,6 +94,8 @@ class CoreDecoder(ParamDecoder):
 
     def forward(self, cond: Tensor, layout: TensorLayout,  # noqa: D102 (see ParamDecoder)
                 ids: Tensor | None = None) -> DenseParams | LowRankParams:
+        if self.mip:
+            cond = F.normalize(cond, dim=-1) * math.sqrt(cond.shape[-1])
         g, r = cond.shape[0], self.rank
         rows = self.row_codes(layout, cond.device)  # [n, r]
         if layout.cols is None:
@@ -106,6 +113,6 @@ class CoreDecoder(ParamDecoder):
 @register_decoder("core")
 def core_decoder(config: GHNConfig) -> CoreDecoder:
     """The dense-core low-rank decoder sized by ``hidden``, ``rank``, ``base``, ``index_encoding``, ``index_tilt``,
-    ``vocab_codes`` of ``config``."""
+    ``vocab_codes`` and ``mip`` of ``config``."""
     return CoreDecoder(config.hidden, config.rank, base=config.base, index_encoding=config.index_encoding,
-                       vocab_codes=config.vocab_codes, index_tilt=config.index_tilt)
+                       vocab_codes=config.vocab_codes, index_tilt=config.index_tilt, mip=config.mip)

@@ -86,4 +86,7 @@ def tiling_decoder(config: GHNConfig) -> TilingDecoder:
     if config.vocab_codes:
         raise ValueError(f"the 'tiling' decoder has no learned row codes; set vocab_codes=0 (got "
                          f"{config.vocab_codes}) or decoder='core'")
+    if config.mip:
+        raise ValueError("the 'tiling' decoder has no magnitude-invariant parametrization; set mip=false or "
+                         "decoder='core' / 'lowrank'")
     return TilingDecoder(config.hidden, config.tile_size)
