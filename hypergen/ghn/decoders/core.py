@@ -29,11 +29,10 @@ import math
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hypergen.ghn.decoders.base import DenseParams, LowRankParams, ParamDecoder, TensorLayout
-from hypergen.ghn.decoders.lowrank import mix_head, with_seeded_base
+from hypergen.ghn.decoders.lowrank import magnitude_invariant, mix_head, with_seeded_base
 from hypergen.ghn.decoders.registry import register_decoder
 from hypergen.ghn.decoders.tiling import fit_kernel
 from hypergen.ghn.encodings import CYCLIC_TILT, WIDTH_INDEPENDENT_ENCODINGS, IndexCodeCache
@@ -95,7 +94,7 @@ class CoreDecoder(ParamDecoder):
     def forward(self, cond: Tensor, layout: TensorLayout,  # noqa: D102 (see ParamDecoder)
                 ids: Tensor | None = None) -> DenseParams | LowRankParams:
         if self.mip:
-            cond = F.normalize(cond, dim=-1) * math.sqrt(cond.shape[-1])
+            cond = magnitude_invariant(cond)
         g, r = cond.shape[0], self.rank
         rows = self.row_codes(layout, cond.device)  # [n, r]
         if layout.cols is None:

@@ -29,7 +29,8 @@ from hypergen.ghn.encodings import CYCLIC_TILT, KERNEL_FEATURES, IndexCodeCache,
 if TYPE_CHECKING:
     from hypergen.ghn.config import GHNConfig
 
-__all__ = ["MIX_LOGIT_FLOOR", "LowRankDecoder", "lowrank_decoder", "mix_head", "mix_offset", "with_seeded_base"]
+__all__ = ["MIX_LOGIT_FLOOR", "LowRankDecoder", "lowrank_decoder", "magnitude_invariant", "mix_head", "mix_offset",
+           "with_seeded_base"]
 
 
 def mix_offset(rank: int, layout: TensorLayout) -> float:
@@ -53,6 +54,12 @@ def mix_offset(rank: int, layout: TensorLayout) -> float:
 #: index codes, seed 1) walked every tensor's logit to -11 and predicted nothing but the seeded base; every other
 #: trained GHN's logits stayed above +0.35, where this floor changes nothing (docs/results.md, issue 15).
 MIX_LOGIT_FLOOR = -1.0
+
+
+def magnitude_invariant(cond: Tensor) -> Tensor:
+    """``[G, hidden]`` conditioning vectors rescaled to norm ``sqrt(hidden)`` (MIP's inputs: only their direction
+    reaches the decoder's heads)."""
+    return F.normalize(cond, dim=-1) * math.sqrt(cond.shape[-1])
 
 
 def mix_head(hidden: int) -> nn.Linear:
@@ -124,7 +131,7 @@ class LowRankDecoder(ParamDecoder):
             self.vector_base = nn.Parameter(torch.randn(index_features) / math.sqrt(hidden))
 
     def _inputs(self, cond: Tensor) -> Tensor:
-        return F.normalize(cond, dim=-1) * math.sqrt(cond.shape[-1]) if self.mip else cond
+        return magnitude_invariant(cond) if self.mip else cond
 
     def forward(self, cond: Tensor, layout: TensorLayout,  # noqa: D102
                 ids: Tensor | None = None) -> DenseParams | LowRankParams:
