@@ -40,7 +40,8 @@ def percentages(line: str) -> list[float]:
     return [float(p) for p in re.findall(r"(-?[\d.]+)%", line)]
 
 
-@pytest.mark.slow  # ~14 s; the default run keeps `hypergen predict --model torchvision:resnet18` (tests/cli)
+@pytest.mark.slow  # ~14 s; the default run keeps `hypergen predict` on timm:resnet18 (tests/cli) and predictions
+# for every torchvision model (tests/ghn/test_zoo_predictions.py)
 def test_finetune_torchvision_example(capsys, monkeypatch, torchvision_models, fashion_mnist_installed):
     out = run_example("finetune_torchvision.py", ["--fast", "--orthogonalize"], monkeypatch, capsys)
     assert "the GHN is untrained" in out and "GHN init: polar factors of the predicted weights" in out

@@ -82,7 +82,7 @@ def test_nets_of_another_task_are_rejected(eval_cli, trained_run):
     assert "take inputs [1, 28, 28] with 10 classes, but data.name='mnist1d' gives [1, 40]" in proc.stdout
 
 
-@pytest.mark.slow  # two CLI starts (~20 s); the default run keeps the mistyped and missing run_dir errors (below)
+@pytest.mark.slow  # two CLI starts (~20 s); the default run keeps the mistyped and missing run_dir errors (above)
 def test_run_dir_is_required_and_ghn_path_is_not_the_ghn_group(eval_cli, tmp_path):
     proc = eval_cli.run(["finetune.steps=1"])
     assert proc.returncode != 0
