@@ -19,8 +19,8 @@ RSS is the training process's.
 ``--proxy`` trains 300 steps (screening); decisions use the full 1300. Results of every run are cached as JSON in
 ``--runs`` (a rerun with the same label, seed and steps reuses them), and one Markdown table goes to ``--out``;
 ``--collect`` prints one table of every finished run in ``--runs`` without training anything. With only
-``--variant`` entries, only those run (``--variants`` defaults to ``core_cyc1_pos``, the library default, when no
-``--variant`` is given).
+``--variant`` entries, only those run (``--variants`` defaults to ``wu300_lr2e3``, the library default as the README
+trains it, when no ``--variant`` is given).
 """
 
 from __future__ import annotations
@@ -56,10 +56,15 @@ VARIANTS: dict[str, str] = {
     # ResNet-50 explodes with these codes (docs/results.md, issue 15's seventh round)
     "core_cyc_pos": "ghn=default decoder=core decoder.index_encoding=cyclic decoder.index_tilt=0.25 "
                     "ghn.positional=true",
-    # the library default GHNConfig() as experiment=fmnist_cpu_lowrank trains it: cyclic codes tilted by 1.0 (unit
-    # i + 32 leans towards unit i, cosine 0.71) and node positions
+    # the library default GHNConfig(): cyclic codes tilted by 1.0 (unit i + 32 leans towards unit i, cosine 0.71) and
+    # node positions, on experiment=fmnist_cpu's schedule (50 warmup steps to lr 1e-3; experiment=fmnist_cpu_lowrank's
+    # until issue 15's seventeenth round)
     "core_cyc1_pos": "ghn=default decoder=core decoder.index_encoding=cyclic decoder.index_tilt=1.0 "
                      "ghn.positional=true",
+    # the library default GHNConfig() as experiment=fmnist_cpu_lowrank trains it: core_cyc1_pos with 300 warmup steps
+    # to lr 2e-3
+    "wu300_lr2e3": "ghn=default decoder=core decoder.index_encoding=cyclic decoder.index_tilt=1.0 "
+                   "ghn.positional=true module.warmup_steps=300 module.lr=2e-3",
     # the same with relative index codes (the default of issue 15's first rounds)
     "core_base": "ghn=default decoder=core decoder.index_encoding=relative",
     # GHN-2's gated GNN (hidden 128) with the tiling decoder, no node positions (= experiment=fmnist_cpu)
@@ -70,7 +75,7 @@ VARIANTS: dict[str, str] = {
     "experiment": "",
 }
 #: What runs when neither ``--variants`` nor ``--variant`` is given: the library default GHN.
-DEFAULT_VARIANT = "core_cyc1_pos"
+DEFAULT_VARIANT = "wu300_lr2e3"
 SPLITS = ("test", "wide", "deep")
 PROXY_STEPS = 300
 FULL_STEPS = 1300

@@ -155,8 +155,13 @@ def test_experiment_fmnist_cpu_lowrank_is_the_same_task_with_the_default_low_ran
     assert (cfg.ghn.gnn, cfg.ghn.hidden, cfg.ghn.positional) == ("transformer", 128, True)
     config = GHNConfig.from_dict({**OmegaConf.to_container(cfg.ghn), **OmegaConf.to_container(cfg.decoder)})
     assert config == GHNConfig()  # the library default
-    for key in ("archs", "data", "module", "trainer"):
+    for key in ("archs", "data", "trainer"):
         assert OmegaConf.to_container(cfg[key]) == OmegaConf.to_container(base[key]), key
+    # the schedule is its own (issue 15's seventeenth round): 300 warmup steps to lr 2e-3; the rest of the module alike
+    module, base_module = OmegaConf.to_container(cfg.module), OmegaConf.to_container(base.module)
+    assert (module.pop("warmup_steps"), module.pop("lr")) == (300, pytest.approx(2e-3))
+    assert (base_module.pop("warmup_steps"), base_module.pop("lr")) == (50, pytest.approx(1e-3))
+    assert module == base_module
 
 
 @pytest.mark.parametrize("ghn", sorted(_group_files("ghn")))
