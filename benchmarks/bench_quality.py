@@ -39,6 +39,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: The library default ``GHNConfig()`` as overrides of ``experiment=fmnist_cpu``'s GHN (GHN-2's gated GNN, tiling).
+_DEFAULT_GHN = "ghn=default decoder=core decoder.index_encoding=cyclic decoder.index_tilt=1.0 ghn.positional=true"
+
 #: Named variants: overrides on top of ``experiment=fmnist_cpu``. Add yours with ``--variant 'label=overrides'``.
 VARIANTS: dict[str, str] = {
     # graph transformer + core decoder (identity index codes) with its seeded base, *without* node positions:
@@ -59,12 +62,10 @@ VARIANTS: dict[str, str] = {
     # the library default GHNConfig(): cyclic codes tilted by 1.0 (unit i + 32 leans towards unit i, cosine 0.71) and
     # node positions, on experiment=fmnist_cpu's schedule (50 warmup steps to lr 1e-3; experiment=fmnist_cpu_lowrank's
     # until issue 15's seventeenth round)
-    "core_cyc1_pos": "ghn=default decoder=core decoder.index_encoding=cyclic decoder.index_tilt=1.0 "
-                     "ghn.positional=true",
+    "core_cyc1_pos": _DEFAULT_GHN,
     # the library default GHNConfig() as experiment=fmnist_cpu_lowrank trains it: core_cyc1_pos with 300 warmup steps
-    # to lr 2e-3
-    "wu300_lr2e3": "ghn=default decoder=core decoder.index_encoding=cyclic decoder.index_tilt=1.0 "
-                   "ghn.positional=true module.warmup_steps=300 module.lr=2e-3",
+    # to lr 2e-3 (tests/benchmarks/test_bench_quality.py checks the two compose to the same config)
+    "wu300_lr2e3": f"{_DEFAULT_GHN} module.warmup_steps=300 module.lr=2e-3",
     # the same with relative index codes (the default of issue 15's first rounds)
     "core_base": "ghn=default decoder=core decoder.index_encoding=relative",
     # GHN-2's gated GNN (hidden 128) with the tiling decoder, no node positions (= experiment=fmnist_cpu)

@@ -42,3 +42,19 @@ def test_table_lists_each_seeds_steps_at_chance() -> None:
     row = bench_quality.table(runs, {"v": "ghn=default"}).splitlines()[-1]
     assert "| 0,1,2 |" in row and "| 169 / – / never |" in row
     assert "| 40.0 ± 0.0 |" in row
+
+
+def test_default_variant_is_the_readme_experiment():
+    # the benchmark's default trains what `hypergen-train experiment=fmnist_cpu_lowrank` trains: only the name differs
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from hypergen.train.run import config_dir
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        variant = compose("train", overrides=["experiment=fmnist_cpu",
+                                              *bench_quality.VARIANTS[bench_quality.DEFAULT_VARIANT].split()])
+        readme = compose("train", overrides=["experiment=fmnist_cpu_lowrank"])
+    variant, readme = OmegaConf.to_container(variant), OmegaConf.to_container(readme)
+    assert (variant.pop("name"), readme.pop("name")) == ("fmnist_cpu", "fmnist_cpu_lowrank")
+    assert variant == readme
