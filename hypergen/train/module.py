@@ -55,6 +55,8 @@ class GHNTrainingModule(pl.LightningModule):
         meta_batch: architectures per step and rank (``m``).
         lr, weight_decay: AdamW.
         warmup_steps, total_steps: warmup + cosine schedule (``total_steps`` defaults to the trainer's estimate).
+        decay_steps: hold the peak learning rate after the warmup and decay (cosine) over only the last this many
+            steps (:func:`~hypergen.train.schedule.warmup_cosine`); ``None`` decays over every step after the warmup.
         weight_reg: L2 penalty on predicted weights (GHN-3 uses 3e-5), 0 to disable.
         ema_decay: keep an exponential moving average of the GHN's weights, used for validation and export.
         calibration_batches: training batches kept for BatchNorm re-estimation in validation.
@@ -73,7 +75,8 @@ class GHNTrainingModule(pl.LightningModule):
                  meta_batch: int = 8, lr: float = 1e-3,
                  weight_decay: float = 1e-5, warmup_steps: int = 100, total_steps: int | None = None,
                  weight_reg: float = 0.0, ema_decay: float | None = None, calibration_batches: int = 2,
-                 distill: Distillation | dict[str, Any] | None = None, logit_norm: float | None = None) -> None:
+                 distill: Distillation | dict[str, Any] | None = None, logit_norm: float | None = None,
+                 decay_steps: int | None = None) -> None:
         super().__init__()
         config = ghn if isinstance(ghn, GHNConfig) else GHNConfig.from_dict({**dict(ghn), **dict(decoder or {})})
         self.save_hyperparameters({"ghn": config.to_dict(), "meta_batch": meta_batch, "lr": lr,
@@ -81,7 +84,7 @@ class GHNTrainingModule(pl.LightningModule):
                                    "total_steps": total_steps, "weight_reg": weight_reg, "ema_decay": ema_decay,
                                    "calibration_batches": calibration_batches,
                                    "distill": None if distill is None else vars(Distillation.from_config(distill)),
-                                   "logit_norm": logit_norm})
+                                   "logit_norm": logit_norm, "decay_steps": decay_steps})
         if logit_norm is not None and not logit_norm > 0:
             raise ValueError(f"module.logit_norm={logit_norm}: give a positive L2 norm for the centred logits "
                              "(e.g. 5) or null to train on the nets' own logits")
@@ -93,7 +96,10 @@ class GHNTrainingModule(pl.LightningModule):
         self.archs = archs
         self.meta_batch = meta_batch
         self.lr, self.weight_decay = lr, weight_decay
-        self.warmup_steps, self.total_steps = warmup_steps, total_steps
+        if decay_steps is not None and decay_steps <= 0:
+            raise ValueError(f"module.decay_steps={decay_steps}: give a positive number of final decay steps, or null "
+                             "to decay over every step after the warmup")
+        self.warmup_steps, self.total_steps, self.decay_steps = warmup_steps, total_steps, decay_steps
         self.weight_reg = weight_reg
         self.ema = AveragedModel(self.ghn, multi_avg_fn=get_ema_multi_avg_fn(ema_decay)) if ema_decay else None
         if self.ema is not None:
@@ -227,7 +233,8 @@ class GHNTrainingModule(pl.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = torch.optim.AdamW(self.ghn.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         total = self.total_steps or int(self.trainer.estimated_stepping_batches)
-        schedule = partial(warmup_cosine, warmup_steps=self.warmup_steps, total_steps=total)
+        schedule = partial(warmup_cosine, warmup_steps=self.warmup_steps, total_steps=total,
+                           decay_steps=self.decay_steps)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 

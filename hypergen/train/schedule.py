@@ -1,4 +1,4 @@
-"""Learning-rate schedule: linear warmup, then cosine decay to a floor."""
+"""Learning-rate schedule: linear warmup, optionally a hold at the peak, then cosine decay to a floor."""
 
 from __future__ import annotations
 
@@ -7,14 +7,26 @@ import math
 __all__ = ["warmup_cosine"]
 
 
-def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: float = 0.01) -> float:
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: float = 0.01,
+                  decay_steps: int | None = None) -> float:
     """Multiplier of the base learning rate at ``step`` (for ``torch.optim.lr_scheduler.LambdaLR``).
 
     Rises linearly from ``1/warmup_steps`` to 1 over ``warmup_steps``, then follows a cosine down to ``min_ratio`` at
-    ``total_steps`` (and stays there).
+    ``total_steps`` (and stays there). With ``decay_steps``, the multiplier holds at 1 after the warmup and the cosine
+    spans only the last ``decay_steps`` steps before ``total_steps`` (warmup-stable-decay); ``None`` decays over every
+    step after the warmup.
+
+    Raises:
+        ValueError: ``decay_steps`` is not positive.
     """
+    if decay_steps is not None and decay_steps <= 0:
+        raise ValueError(f"decay_steps={decay_steps}: give a positive number of steps for the final decay, or None "
+                         "to decay over every step after the warmup")
     if warmup_steps > 0 and step < warmup_steps:
         return (step + 1) / warmup_steps
-    span = max(1, total_steps - warmup_steps)
-    progress = min(1.0, (step - warmup_steps) / span)
+    start = warmup_steps if decay_steps is None else max(warmup_steps, total_steps - decay_steps)
+    if step < start:
+        return 1.0
+    span = max(1, total_steps - start)
+    progress = min(1.0, (step - start) / span)
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))

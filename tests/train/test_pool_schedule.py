@@ -56,3 +56,16 @@ def test_warmup_cosine():
     assert warmup_cosine(60, 10, 110) == pytest.approx(0.01 + 0.99 * 0.5)
     assert warmup_cosine(500, 10, 110) == pytest.approx(0.01)
     assert math.isclose(warmup_cosine(0, 0, 100), 1.0)
+
+
+def test_warmup_cosine_holds_the_peak_before_a_final_decay():
+    # warmup 10, hold until step 60, cosine over the last 50 of 110 steps
+    assert warmup_cosine(5, 10, 110, decay_steps=50) == pytest.approx(0.6)
+    assert warmup_cosine(10, 10, 110, decay_steps=50) == 1.0
+    assert warmup_cosine(59, 10, 110, decay_steps=50) == 1.0
+    assert warmup_cosine(85, 10, 110, decay_steps=50) == pytest.approx(0.01 + 0.99 * 0.5)
+    assert warmup_cosine(110, 10, 110, decay_steps=50) == pytest.approx(0.01)
+    # a decay longer than the steps after the warmup is the plain warmup-cosine schedule
+    assert warmup_cosine(60, 10, 110, decay_steps=500) == warmup_cosine(60, 10, 110)
+    with pytest.raises(ValueError, match="decay_steps=0"):
+        warmup_cosine(5, 10, 110, decay_steps=0)
