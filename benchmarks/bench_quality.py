@@ -3,6 +3,7 @@ mean +- std of what their predicted weights achieve with no training.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_quality.py --variants core_cyc1_pos tiling --seeds 0 1 2
         [--steps 1300 | --proxy] [--jobs 2] [--variant 'mine=ghn.hidden=64 decoder.rank=32'] [--out FILE.md]
+        [--device cuda]
 
 Each (variant, seed) is one ``hypergen-train experiment=fmnist_cpu <variant overrides> seed=<seed>`` run in its own
 process (``logger=csv``, validation only at the last step, so the exported GHN is the final one): the seed sets the
@@ -14,7 +15,8 @@ same-shape layer similarity (1 = collapsed to one tensor per shape) and the frac
 units, and how many steps the training loss sat at chance (:func:`hypergen.evaluate.quality.steps_at_chance` on the
 run's logged training losses: the first step whose 50-step mean is 0.1 below ln 10; runs that leave chance late end
 lower). Wall time per step counts the whole training process (pool tracing and the final validation included); peak
-RSS is the training process's.
+RSS is the training process's. ``--device`` sets where the exported GHNs are evaluated; training runs where the
+variant's trainer overrides put it (e.g. ``trainer=gpu trainer.precision=32-true`` in a ``--variant``).
 
 ``--proxy`` trains 300 steps (screening); decisions use the full 1300. Results of every run are cached as JSON in
 ``--runs`` (a rerun with the same label, seed and steps reuses them), and one Markdown table goes to ``--out``;
@@ -108,8 +110,8 @@ def train(variant: str, seed: int, steps: int, run_dir: Path) -> dict[str, float
     return {"wall_min": wall / 60, "s_per_step": wall / steps, "peak_rss_gb": usage.ru_maxrss / 2**20}
 
 
-def evaluate(variant: str, run_dir: Path) -> dict[str, Any]:
-    """Measure the exported GHN of ``run_dir`` on every split (see the module docstring)."""
+def evaluate(variant: str, run_dir: Path, device: str = "cpu") -> dict[str, Any]:
+    """Measure the exported GHN of ``run_dir`` on every split (see the module docstring), on ``device``."""
     from hydra import compose, initialize_config_dir
 
     from hypergen.evaluate.quality import predicted_quality
@@ -127,7 +129,7 @@ def evaluate(variant: str, run_dir: Path) -> dict[str, Any]:
     train_loader = datamodule.train_dataloader()
     calibration = [x for (x, _), _ in zip(train_loader, range(CALIBRATION_BATCHES))]
     batches = list(datamodule.test_dataloader())
-    ghn = load_ghn(run_dir / "ghn_best.safetensors")
+    ghn = load_ghn(run_dir / "ghn_best.safetensors").to(device)
     result: dict[str, Any] = {}
     for split in SPLITS:
         # only the held-out nets are used: one training net, no curriculum over the pool
@@ -136,7 +138,7 @@ def evaluate(variant: str, run_dir: Path) -> dict[str, Any]:
             archs_cfg["options"] = {k: v for k, v in cfg.archs.options.items() if k != "num_cells"}
         pool = builders.build_arch_pool(archs_cfg, datamodule, virtual_edge_cutoff=int(cfg.ghn.max_distance))
         nets = [pool._traced(spec) for spec in pool.heldout_specs]
-        quality = predicted_quality(ghn, nets, calibration, batches)
+        quality = predicted_quality(ghn, nets, calibration, batches, device=device)
         result[f"{split}_acc"] = quality.mean_accuracy
         result[f"{split}_similarity"] = quality.similarity
         result[f"{split}_repeated"] = quality.repeated_units
@@ -158,8 +160,8 @@ def chance_steps(run_dir: Path) -> dict[str, Any]:
     return {"chance_steps": steps_at_chance(losses, NUM_CLASSES), "chance_logged": True}
 
 
-def run_one(label: str, variant: str, seed: int, steps: int, runs: Path) -> dict[str, Any]:
-    """Train and evaluate one (variant, seed), or read the cached result."""
+def run_one(label: str, variant: str, seed: int, steps: int, runs: Path, device: str = "cpu") -> dict[str, Any]:
+    """Train and evaluate one (variant, seed), or read the cached result; the evaluation runs on ``device``."""
     run_dir = runs / f"{label}_{steps}" / f"seed{seed}"
     cached = run_dir / "quality.json"
     if cached.is_file():
@@ -172,7 +174,8 @@ def run_one(label: str, variant: str, seed: int, steps: int, runs: Path) -> dict
         record = {"label": label, "variant": variant, "seed": seed, "steps": steps,
                   **train(variant, seed, steps, run_dir)}
         trained.write_text(json.dumps(record, indent=1) + "\n")
-    proc = subprocess.run([sys.executable, __file__, "--evaluate", str(run_dir), "--variant-overrides", variant],
+    proc = subprocess.run([sys.executable, __file__, "--evaluate", str(run_dir), "--variant-overrides", variant,
+                           "--device", device],
                           cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     if proc.returncode != 0:
         raise RuntimeError(f"evaluation of {run_dir} failed:\n{proc.stderr[-3000:]}")
@@ -235,11 +238,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality.md")
     parser.add_argument("--collect", action="store_true",
                         help="train nothing: one table of every finished run in --runs (the ablation table)")
+    parser.add_argument("--device", default="cpu",
+                        help="where the exported GHNs are evaluated (e.g. cuda; training follows the variant's "
+                             "trainer overrides, e.g. 'trainer=gpu trainer.precision=32-true')")
     parser.add_argument("--evaluate", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--variant-overrides", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.evaluate:
-        print(json.dumps(evaluate(args.variant_overrides, args.evaluate)))
+        print(json.dumps(evaluate(args.variant_overrides, args.evaluate, args.device)))
         return
     named = args.variants if args.variants is not None else ([] if args.variant else [DEFAULT_VARIANT])
     unknown = sorted(set(named) - set(VARIANTS))
@@ -258,7 +264,7 @@ def main() -> None:
     steps = PROXY_STEPS if args.proxy else args.steps
     jobs = [(label, overrides, seed) for label, overrides in variants.items() for seed in args.seeds]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        records = list(pool.map(lambda job: run_one(*job, steps, args.runs), jobs))
+        records = list(pool.map(lambda job: run_one(*job, steps, args.runs, args.device), jobs))
     body = table(records, variants)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     command = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_quality.py " + shlex.join(sys.argv[1:])

@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["CLASSIFICATION", "LANGUAGE_MODEL", "TASKS", "check_task", "dataset_task", "logits_of", "normalize_logits",
-           "perplexity", "prediction_counts", "prediction_loss", "task_correct", "task_loss"]
+__all__ = ["CLASSIFICATION", "LANGUAGE_MODEL", "TASKS", "check_logit_norm", "check_task", "dataset_task", "logits_of",
+           "normalize_logits", "perplexity", "prediction_counts", "prediction_loss", "task_correct", "task_loss"]
 
 CLASSIFICATION = "classification"
 LANGUAGE_MODEL = "language_model"
@@ -60,6 +60,18 @@ def logits_of(output: Any) -> Tensor:
                     "a logits tensor or an object with a .logits tensor (Hugging Face outputs)")
 
 
+def check_logit_norm(norm: float, name: str = "norm") -> None:
+    """Refuse an L2 norm for centred logits that is not positive (NaN included), naming it ``name`` (e.g.
+    ``module.logit_norm`` where it came from a config).
+
+    Raises:
+        ValueError: ``norm`` is not ``> 0``.
+    """
+    if not norm > 0:
+        raise ValueError(f"{name}={norm}: give a positive L2 norm for the centred logits (e.g. module.logit_norm=5), "
+                         "or leave module.logit_norm null to train on the nets' own logits")
+
+
 def normalize_logits(logits: Tensor, norm: float, eps: float = 1e-6) -> Tensor:
     """Each prediction's logits (the last axis) centred and rescaled to L2 norm ``norm``.
 
@@ -77,8 +89,7 @@ def normalize_logits(logits: Tensor, norm: float, eps: float = 1e-6) -> Tensor:
     Raises:
         ValueError: ``norm <= 0`` or logits with fewer than 2 classes.
     """
-    if not norm > 0:
-        raise ValueError(f"normalize_logits: norm={norm}; give a positive L2 norm (e.g. module.logit_norm=5)")
+    check_logit_norm(norm)
     if logits.dim() == 0 or logits.shape[-1] < 2:
         raise ValueError(f"normalize_logits needs logits [..., C] with C >= 2 classes, got shape {list(logits.shape)}")
     centred = logits - logits.mean(-1, keepdim=True)

@@ -68,7 +68,7 @@ def test_a_family_with_an_unknown_task_is_refused_at_registration():
 
 
 def test_normalized_logits_are_centred_of_the_given_norm_and_keep_the_top_1():
-    from hypergen.tasks import normalize_logits
+    from hypergen.tasks import check_logit_norm, normalize_logits
 
     torch.manual_seed(2)
     logits = torch.randn(6, 10) * torch.logspace(-3, 2, 6)[:, None] + 0.5  # tiny to large, off-centre
@@ -89,7 +89,9 @@ def test_normalized_logits_are_centred_of_the_given_norm_and_keep_the_top_1():
     assert prediction_loss(perfect, torch.tensor([3]))[0].item() == pytest.approx(expected, rel=1e-4)
     tokens = normalize_logits(torch.randn(2, 3, 7), 2.0)  # language-model logits: per token position
     torch.testing.assert_close(tokens.norm(dim=-1), torch.full((2, 3), 2.0), atol=1e-4, rtol=0)
-    with pytest.raises(ValueError, match=r"norm=0.0; give a positive L2 norm"):
+    with pytest.raises(ValueError, match=r"norm=0.0: give a positive L2 norm"):
         normalize_logits(logits, 0.0)
+    with pytest.raises(ValueError, match=r"^module.logit_norm=nan: give a positive L2 norm"):  # NaN is not > 0
+        check_logit_norm(float("nan"), "module.logit_norm")
     with pytest.raises(ValueError, match=r"C >= 2 classes, got shape \[4, 1\]"):
         normalize_logits(torch.zeros(4, 1), 1.0)

@@ -15,6 +15,6 @@ from __future__ import annotations
 
 from hypergen.train.archs import ArchPool, HeldOutArch
 from hypergen.train.export import export_ghn_checkpoint
-from hypergen.train.schedule import warmup_cosine
+from hypergen.train.schedule import check_decay_steps, warmup_cosine
 
-__all__ = ["ArchPool", "HeldOutArch", "export_ghn_checkpoint", "warmup_cosine"]
+__all__ = ["ArchPool", "HeldOutArch", "check_decay_steps", "export_ghn_checkpoint", "warmup_cosine"]

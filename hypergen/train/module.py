@@ -22,11 +22,11 @@ from hypergen.archs.cache import TracedArch  # noqa: E402
 from hypergen.evaluate.diversity import same_shape_similarity  # noqa: E402
 from hypergen.ghn import GHNConfig, GraphHyperNetwork  # noqa: E402
 from hypergen.graph.data import batch_graphs  # noqa: E402
-from hypergen.tasks import (LANGUAGE_MODEL, logits_of, normalize_logits, perplexity, prediction_counts,  # noqa: E402
-                            prediction_loss)
+from hypergen.tasks import (LANGUAGE_MODEL, check_logit_norm, logits_of, normalize_logits, perplexity,  # noqa: E402
+                            prediction_counts, prediction_loss)
 from hypergen.train.archs import ArchPool  # noqa: E402
 from hypergen.train.distill import Distillation, distillation_loss, train_teacher  # noqa: E402
-from hypergen.train.schedule import warmup_cosine  # noqa: E402
+from hypergen.train.schedule import check_decay_steps, warmup_cosine  # noqa: E402
 
 __all__ = ["GHNTrainingModule"]
 
@@ -85,9 +85,8 @@ class GHNTrainingModule(pl.LightningModule):
                                    "calibration_batches": calibration_batches,
                                    "distill": None if distill is None else vars(Distillation.from_config(distill)),
                                    "logit_norm": logit_norm, "decay_steps": decay_steps})
-        if logit_norm is not None and not logit_norm > 0:
-            raise ValueError(f"module.logit_norm={logit_norm}: give a positive L2 norm for the centred logits "
-                             "(e.g. 5) or null to train on the nets' own logits")
+        if logit_norm is not None:
+            check_logit_norm(logit_norm, "module.logit_norm")
         if archs.cache.virtual_edge_cutoff != config.max_distance:
             raise ValueError(f"the architecture pool encodes shortest paths up to {archs.cache.virtual_edge_cutoff} "
                              f"but the GHN's max_distance is {config.max_distance}; build the pool with "
@@ -96,9 +95,7 @@ class GHNTrainingModule(pl.LightningModule):
         self.archs = archs
         self.meta_batch = meta_batch
         self.lr, self.weight_decay = lr, weight_decay
-        if decay_steps is not None and decay_steps <= 0:
-            raise ValueError(f"module.decay_steps={decay_steps}: give a positive number of final decay steps, or null "
-                             "to decay over every step after the warmup")
+        check_decay_steps(decay_steps, "module.decay_steps")
         self.warmup_steps, self.total_steps, self.decay_steps = warmup_steps, total_steps, decay_steps
         self.weight_reg = weight_reg
         self.ema = AveragedModel(self.ghn, multi_avg_fn=get_ema_multi_avg_fn(ema_decay)) if ema_decay else None

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["warmup_cosine"]
+__all__ = ["check_decay_steps", "warmup_cosine"]
+
+
+def check_decay_steps(decay_steps: int | None, name: str = "decay_steps") -> None:
+    """Refuse a final-decay length that is neither ``None`` nor positive, naming it ``name`` (e.g.
+    ``module.decay_steps`` where it came from a config).
+
+    Raises:
+        ValueError: ``decay_steps <= 0``.
+    """
+    if decay_steps is not None and decay_steps <= 0:
+        raise ValueError(f"{name}={decay_steps}: give a positive number of steps for the final decay, or null (None) "
+                         "to decay over every step after the warmup")
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: float = 0.01,
@@ -19,9 +31,7 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: flo
     Raises:
         ValueError: ``decay_steps`` is not positive.
     """
-    if decay_steps is not None and decay_steps <= 0:
-        raise ValueError(f"decay_steps={decay_steps}: give a positive number of steps for the final decay, or None "
-                         "to decay over every step after the warmup")
+    check_decay_steps(decay_steps)
     if warmup_steps > 0 and step < warmup_steps:
         return (step + 1) / warmup_steps
     start = warmup_steps if decay_steps is None else max(warmup_steps, total_steps - decay_steps)

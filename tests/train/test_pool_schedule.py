@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from hypergen.train import ArchPool, warmup_cosine
+from hypergen.train import ArchPool, check_decay_steps, warmup_cosine
 
 
 def test_ranks_draw_disjoint_architectures_and_the_stream_is_a_function_of_the_step():
@@ -68,4 +68,13 @@ def test_warmup_cosine_holds_the_peak_before_a_final_decay():
     # a decay longer than the steps after the warmup is the plain warmup-cosine schedule
     assert warmup_cosine(60, 10, 110, decay_steps=500) == warmup_cosine(60, 10, 110)
     with pytest.raises(ValueError, match="decay_steps=0"):
+        warmup_cosine(5, 10, 110, decay_steps=0)
+
+
+def test_check_decay_steps_names_the_option_it_refuses():
+    check_decay_steps(None)
+    check_decay_steps(1)
+    with pytest.raises(ValueError, match=r"^module.decay_steps=-3: give a positive number"):
+        check_decay_steps(-3, "module.decay_steps")
+    with pytest.raises(ValueError, match=r"^decay_steps=0: give a positive number"):
         warmup_cosine(5, 10, 110, decay_steps=0)
