@@ -68,6 +68,10 @@ VARIANTS: dict[str, str] = {
     # the library default GHNConfig() as experiment=fmnist_cpu_lowrank trains it: core_cyc1_pos with 300 warmup steps
     # to lr 2e-3 (tests/benchmarks/test_bench_quality.py checks the two compose to the same config)
     "wu300_lr2e3": f"{_DEFAULT_GHN} module.warmup_steps=300 module.lr=2e-3",
+    # wu300_lr2e3 on GHN-2's gated GNN (hidden 128) instead of the graph transformer: level on test, ahead on deep
+    # over 3 seeds at 1.5x the step time (docs/results.md, issue 15's nineteenth round); the candidate for more seeds
+    "gated_wu300": f"{_DEFAULT_GHN.replace('ghn=default', 'ghn=ghn2 ghn.hidden=128')} module.warmup_steps=300 "
+                   "module.lr=2e-3",
     # the same with relative index codes (the default of issue 15's first rounds)
     "core_base": "ghn=default decoder=core decoder.index_encoding=relative",
     # GHN-2's gated GNN (hidden 128) with the tiling decoder, no node positions (= experiment=fmnist_cpu)
