@@ -87,6 +87,7 @@ class GHNTrainingModule(pl.LightningModule):
                                    "logit_norm": logit_norm, "decay_steps": decay_steps})
         if logit_norm is not None:
             check_logit_norm(logit_norm, "module.logit_norm")
+        check_decay_steps(decay_steps, "module.decay_steps")
         if archs.cache.virtual_edge_cutoff != config.max_distance:
             raise ValueError(f"the architecture pool encodes shortest paths up to {archs.cache.virtual_edge_cutoff} "
                              f"but the GHN's max_distance is {config.max_distance}; build the pool with "
@@ -95,7 +96,6 @@ class GHNTrainingModule(pl.LightningModule):
         self.archs = archs
         self.meta_batch = meta_batch
         self.lr, self.weight_decay = lr, weight_decay
-        check_decay_steps(decay_steps, "module.decay_steps")
         self.warmup_steps, self.total_steps, self.decay_steps = warmup_steps, total_steps, decay_steps
         self.weight_reg = weight_reg
         self.ema = AveragedModel(self.ghn, multi_avg_fn=get_ema_multi_avg_fn(ema_decay)) if ema_decay else None

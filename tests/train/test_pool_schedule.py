@@ -67,7 +67,7 @@ def test_warmup_cosine_holds_the_peak_before_a_final_decay():
     assert warmup_cosine(110, 10, 110, decay_steps=50) == pytest.approx(0.01)
     # a decay longer than the steps after the warmup is the plain warmup-cosine schedule
     assert warmup_cosine(60, 10, 110, decay_steps=500) == warmup_cosine(60, 10, 110)
-    with pytest.raises(ValueError, match="decay_steps=0"):
+    with pytest.raises(ValueError, match=r"^decay_steps=0: give a positive number"):
         warmup_cosine(5, 10, 110, decay_steps=0)
 
 
@@ -76,5 +76,3 @@ def test_check_decay_steps_names_the_option_it_refuses():
     check_decay_steps(1)
     with pytest.raises(ValueError, match=r"^module.decay_steps=-3: give a positive number"):
         check_decay_steps(-3, "module.decay_steps")
-    with pytest.raises(ValueError, match=r"^decay_steps=0: give a positive number"):
-        warmup_cosine(5, 10, 110, decay_steps=0)
