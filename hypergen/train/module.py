@@ -8,6 +8,7 @@ ensure_torchvision_importable()  # lightning imports torchmetrics, which imports
 
 import copy  # noqa: E402
 import logging  # noqa: E402
+import math  # noqa: E402
 from functools import partial  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -21,12 +22,14 @@ from hypergen.apply.functional import forward_with, materialize_buffers  # noqa:
 from hypergen.archs.cache import TracedArch  # noqa: E402
 from hypergen.evaluate.diversity import same_shape_similarity  # noqa: E402
 from hypergen.ghn import GHNConfig, GraphHyperNetwork  # noqa: E402
+from hypergen.ghn.decoders import TensorLayout  # noqa: E402
 from hypergen.graph.data import batch_graphs  # noqa: E402
-from hypergen.tasks import (LANGUAGE_MODEL, check_logit_norm, logits_of, normalize_logits, perplexity,  # noqa: E402
-                            prediction_counts, prediction_loss)
+from hypergen.tasks import (CLASSIFICATION, LANGUAGE_MODEL, check_logit_norm, logits_of,  # noqa: E402
+                            normalize_logits, perplexity, prediction_counts, prediction_loss)
 from hypergen.train.archs import ArchPool  # noqa: E402
 from hypergen.train.distill import Distillation, distillation_loss, train_teacher  # noqa: E402
 from hypergen.train.schedule import check_decay_steps, warmup_cosine  # noqa: E402
+from hypergen.train.swap_heads import HeadCapture, SwappedHeads, capture_output_layer  # noqa: E402
 
 __all__ = ["GHNTrainingModule"]
 
@@ -69,6 +72,10 @@ class GHNTrainingModule(pl.LightningModule):
             to zero; ``train/loss`` is then the cross-entropy of the rescaled logits and ``train/raw_loss`` that of
             the net's own. Validation is unchanged (the top-1 prediction is the same). ``None`` trains on the
             net's own logits.
+        swap_heads: weight of the swapped-output-layer loss (:mod:`hypergen.train.swap_heads`): each net is also
+            scored with the next net's predicted output layer, carried to its width through the core decoder's
+            index codes, so that the GHN gives different nets features one output layer can read (classification,
+            core decoder, ``meta_batch >= 2``); logged as ``train/swap``. ``None``: off.
     """
 
     def __init__(self, ghn: GHNConfig | dict[str, Any], archs: ArchPool, decoder: dict[str, Any] | None = None,
@@ -76,7 +83,7 @@ class GHNTrainingModule(pl.LightningModule):
                  weight_decay: float = 1e-5, warmup_steps: int = 100, total_steps: int | None = None,
                  weight_reg: float = 0.0, ema_decay: float | None = None, calibration_batches: int = 2,
                  distill: Distillation | dict[str, Any] | None = None, logit_norm: float | None = None,
-                 decay_steps: int | None = None) -> None:
+                 decay_steps: int | None = None, swap_heads: float | None = None) -> None:
         super().__init__()
         config = ghn if isinstance(ghn, GHNConfig) else GHNConfig.from_dict({**dict(ghn), **dict(decoder or {})})
         self.save_hyperparameters({"ghn": config.to_dict(), "meta_batch": meta_batch, "lr": lr,
@@ -84,7 +91,8 @@ class GHNTrainingModule(pl.LightningModule):
                                    "total_steps": total_steps, "weight_reg": weight_reg, "ema_decay": ema_decay,
                                    "calibration_batches": calibration_batches,
                                    "distill": None if distill is None else vars(Distillation.from_config(distill)),
-                                   "logit_norm": logit_norm, "decay_steps": decay_steps})
+                                   "logit_norm": logit_norm, "decay_steps": decay_steps,
+                                   "swap_heads": swap_heads})
         if logit_norm is not None:
             check_logit_norm(logit_norm, "module.logit_norm")
         check_decay_steps(decay_steps, "module.decay_steps")
@@ -94,6 +102,7 @@ class GHNTrainingModule(pl.LightningModule):
                              f"ArchPool(..., virtual_edge_cutoff={config.max_distance})")
         self.ghn = GraphHyperNetwork(config)
         self.archs = archs
+        self.swap = self._swapped_heads(swap_heads, archs, meta_batch)
         self.meta_batch = meta_batch
         self.lr, self.weight_decay = lr, weight_decay
         self.warmup_steps, self.total_steps, self.decay_steps = warmup_steps, total_steps, decay_steps
@@ -117,6 +126,24 @@ class GHNTrainingModule(pl.LightningModule):
         self.last_arch_keys: list[str] = []  # keys of this rank's latest meta-batch (for tests and logs)
         self._last_step: tuple[list[TracedArch], Tensor, Tensor] | None = None
 
+    def _swapped_heads(self, weight: float | None, archs: ArchPool, meta_batch: int) -> SwappedHeads | None:
+        if weight is None:
+            return None
+        family = archs.train_sampler.family
+        problems = [text for bad, text in (
+            (not (isinstance(weight, int | float) and math.isfinite(weight) and weight > 0),
+             f"module.swap_heads={weight!r}: give a positive weight"),
+            (family.task != CLASSIFICATION, f"the {family.name!r} family is not a classifier"),
+            (meta_batch < 2, f"module.meta_batch={meta_batch}: no other net to swap with"),
+            (not hasattr(self.ghn.decoder, "row_codes"),
+             f"the {self.ghn.config.decoder!r} decoder has no index codes to carry an output layer to another width "
+             "(use decoder=core)"),
+        ) if bad]
+        if problems:
+            raise ValueError("module.swap_heads cannot be used: " + "; ".join(problems) + " (or remove it)")
+        decoder = self.ghn.decoder
+        return SwappedHeads(lambda n: decoder.row_codes(TensorLayout.of((n, 1)), decoder.core_head.weight.device))
+
     @property
     def eval_ghn(self) -> GraphHyperNetwork:
         """The GHN used for validation and export (the EMA copy when enabled)."""
@@ -124,16 +151,23 @@ class GHNTrainingModule(pl.LightningModule):
 
     # --- training ---------------------------------------------------------------------------------------------
 
-    def _losses(self, archs: list[TracedArch], x: Tensor, y: Tensor, soft: Tensor | None = None
+    def _losses(self, archs: list[TracedArch], x: Tensor, y: Tensor, soft: Tensor | None = None,
+                heads: list[HeadCapture] | None = None
                 ) -> tuple[list[Tensor], list[Tensor], list[dict[str, Tensor]], list[Tensor], list[Tensor]]:
         """Cross-entropy ``[]`` (of the rescaled logits with ``logit_norm``), accuracy ``[]``, predicted weights,
         (with the teacher's logits ``soft``) the distillation term ``[]`` and (with ``logit_norm``) the cross-entropy
-        of the net's own logits ``[]``, of each net in ``archs`` on ``(x, y)``."""
+        of the net's own logits ``[]``, of each net in ``archs`` on ``(x, y)``; each net's output layer is appended
+        to ``heads`` when it is given."""
         predictions = self.ghn(batch_graphs([a.data for a in archs]).to(self.device))
         losses, correct, distilled, raw = [], [], [], []
         for arch, params in zip(archs, predictions):
             model = materialize_buffers(arch.model, self.device).train()
-            logits = logits_of(forward_with(model, params, x))
+            if heads is None:
+                logits = logits_of(forward_with(model, params, x))
+            else:
+                with capture_output_layer(model, self.archs.train_sampler.num_classes, arch.key) as head:
+                    logits = logits_of(forward_with(model, params, x))
+                heads.extend(head)
             if self.logit_norm is not None:
                 raw.append(prediction_loss(logits.detach(), y)[0])
                 loss, accuracy = prediction_loss(normalize_logits(logits, self.logit_norm), y)
@@ -172,7 +206,8 @@ class GHNTrainingModule(pl.LightningModule):
         archs = self.archs.batch(self.global_step, self.global_rank, self.trainer.world_size, self.meta_batch)
         self.last_arch_keys = [a.key for a in archs]
         self._last_step = (archs, x, y)  # for naming the nets if the gradient turns out non-finite
-        losses, correct, predictions, distilled, raw = self._losses(archs, x, y, self._soft_targets(x))
+        heads: list[HeadCapture] | None = [] if self.swap is not None else None
+        losses, correct, predictions, distilled, raw = self._losses(archs, x, y, self._soft_targets(x), heads)
         task_loss = torch.stack(losses).mean()
         if not torch.isfinite(task_loss):
             bad = [arch.key for arch, loss in zip(archs, losses) if not torch.isfinite(loss)]
@@ -187,6 +222,10 @@ class GHNTrainingModule(pl.LightningModule):
             soft_loss = torch.stack(distilled).mean()
             loss = (1 - self.distill.weight) * task_loss + self.distill.weight * soft_loss
             metrics["train/distill"] = soft_loss
+        if heads is not None:
+            swapped = self.swap.loss(heads, y)
+            loss = loss + self.hparams.swap_heads * swapped
+            metrics["train/swap"] = swapped.detach()
         if self.weight_reg:
             reg = sum(p.pow(2).sum() for params in predictions for p in params.values())
             loss = loss + self.weight_reg * reg / len(predictions)
