@@ -41,21 +41,24 @@ _LBFGS_ITERATIONS = 300
 
 
 def _output_layer_inputs(model, state, batches, num_classes: int):
-    """``(features [N, n], labels [N])``: inputs of the last linear call that emits ``num_classes`` outputs
-    (:func:`hypergen.train.swap_heads.capture_output_layer`, which the training loss of ``module.swap_heads`` uses)."""
+    """``(features [N, n], labels [N], logits [N, classes])``: inputs and outputs of the last linear call that emits
+    ``num_classes`` outputs (:func:`hypergen.train.swap_heads.capture_output_layer`, which the training loss of
+    ``module.swap_heads`` uses)."""
     import torch
+    import torch.nn.functional as F
 
     from hypergen.apply.functional import forward_with
     from hypergen.train.swap_heads import capture_output_layer
 
-    features, labels = [], []
+    features, labels, logits = [], [], []
     with torch.no_grad():
         for x, y in batches:
             with capture_output_layer(model, num_classes, type(model).__name__) as head:
                 forward_with(model.eval(), state, x)
             features.append(head[0].features)
+            logits.append(F.linear(head[0].features, head[0].weight, head[0].bias))
             labels.append(y)
-    return torch.cat(features), torch.cat(labels)
+    return torch.cat(features), torch.cat(labels), torch.cat(logits)
 
 
 def _fit_readout(features, labels, num_classes: int, form: Callable | None = None, rank: int = 0):
@@ -89,23 +92,17 @@ def _top1(features, labels, weight, bias, mean, std) -> float:
     return float((((features - mean) / std) @ weight.t() + bias).argmax(1).eq(labels).float().mean())
 
 
-def _batches(name: str, count: int, batch_size: int, split: str, seed: int) -> list:
+def _train_batches(name: str, count: int, batch_size: int, seed: int) -> list:
+    """About ``count`` shuffled training images (whole batches) for fitting the read-outs."""
     import torch
 
     from hypergen.data.datamodule import TaskDataModule
 
-    datamodule = TaskDataModule(name=name, batch_size=batch_size, eval_subset=count if split == "test" else None)
-    datamodule.setup("fit" if split == "train" else "test")
+    datamodule = TaskDataModule(name=name, batch_size=batch_size)
+    datamodule.setup("fit")
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        loader = datamodule.train_dataloader() if split == "train" else datamodule.test_dataloader()
-        out, seen = [], 0
-        for x, y in loader:
-            out.append((x, y))
-            seen += x.shape[0]
-            if seen >= count:
-                break
-    return out
+        return [batch for batch, _ in zip(datamodule.train_dataloader(), range(-(-count // batch_size)))]
 
 
 def measure(ghn_name: str, split: str, nets: int, train_images: int, test_images: int,
@@ -118,7 +115,7 @@ def measure(ghn_name: str, split: str, nets: int, train_images: int, test_images
     from hypergen.apply.batchnorm import recalibrate_batchnorm
     from hypergen.apply.functional import materialize_buffers
     from hypergen.archs import build
-    from hypergen.evaluate.predict import card_heldout_specs
+    from hypergen.evaluate.predict import _task_batches, card_heldout_specs
     from hypergen.ghn.decoders import TensorLayout
     from hypergen.ghn.pretrained import default_pretrained
 
@@ -130,9 +127,9 @@ def measure(ghn_name: str, split: str, nets: int, train_images: int, test_images
                          "for a GHN file of your own, pass --card-of with a registered GHN of the same task")
     data = card["data"]
     classes, shape = int(data["num_classes"]), tuple(data["input_shape"])
-    calibration = [x for x, _ in _batches(data["name"], 256, 128, "train", seed=0)]
-    train = _batches(data["name"], train_images, 500, "train", seed=1)
-    test = _batches(data["name"], test_images, 500, "test", seed=0)
+    # BatchNorm calibration and test images as hypergen predict evaluates (the same 2 batches, the same test subset)
+    calibration, test = _task_batches(data, test_images, batch_size=128)
+    train = _train_batches(data["name"], train_images, 500, seed=1)
     row_codes = getattr(ghn.decoder, "row_codes", None)
     rank = getattr(ghn.decoder, "rank", 0)
 
@@ -150,13 +147,11 @@ def measure(ghn_name: str, split: str, nets: int, train_images: int, test_images
         for label, params in (("predicted", predicted), ("default", default)):
             recalibrate_batchnorm(model, calibration, "cpu", params=params)
             state = {**params, **dict(model.named_buffers())}
-            f_train, y_train = _output_layer_inputs(model, state, train, classes)
-            f_test, y_test = _output_layer_inputs(model, state, test, classes)
+            f_train, y_train, _ = _output_layer_inputs(model, state, train, classes)
+            f_test, y_test, logits = _output_layer_inputs(model, state, test, classes)
             free = _fit_readout(f_train, y_train, classes)
             row[f"{label}_best"] = _top1(f_test, y_test, *free)
             if label == "predicted":
-                with torch.no_grad():
-                    logits = torch.cat([_logits(model, state, x) for x, _ in test])
                 row["predicted"] = float(logits.argmax(1).eq(y_test).float().mean())
                 if row_codes is not None:
                     n = f_train.shape[1]
@@ -174,12 +169,6 @@ def measure(ghn_name: str, split: str, nets: int, train_images: int, test_images
                       for j, (_, _, (core, bias, _, _)) in enumerate(nets_features) if j != i]
             rows[i]["transfer"] = statistics.mean(others) if others else float("nan")
     return rows
-
-
-def _logits(model, state, x):
-    from hypergen.apply.functional import forward_with
-
-    return forward_with(model.eval(), state, x)
 
 
 def _code_form(row_codes, col_codes, rank: int) -> Callable:

@@ -90,7 +90,7 @@ class SwappedHeads:
     """
 
     codes: Callable[[int], Tensor]
-    _transfers: dict[tuple[int, int], Tensor] = field(default_factory=dict, repr=False)
+    _transfers: dict[tuple, Tensor] = field(default_factory=dict, repr=False)
 
     def carry(self, weight: Tensor, width: int) -> Tensor:
         """``weight [c, n]`` re-emitted at ``width`` input features, rescaled by ``sqrt(n / width)`` as the fan-in rule
@@ -98,11 +98,10 @@ class SwappedHeads:
         n = weight.shape[1]
         if n == width:
             return weight
-        key = (n, width)
-        if key not in self._transfers:
-            self._transfers[key] = transfer_matrix(self.codes(n), self.codes(width))
-        transfer = self._transfers[key].to(weight.device, weight.dtype)
-        return weight.mm(transfer) * math.sqrt(n / width)
+        key = (n, width, weight.device, weight.dtype)
+        if key not in self._transfers:  # kept where the weights live: no copy per step
+            self._transfers[key] = transfer_matrix(self.codes(n), self.codes(width)).to(weight.device, weight.dtype)
+        return weight.mm(self._transfers[key]) * math.sqrt(n / width)
 
     def loss(self, heads: list[HeadCapture], targets: Tensor) -> Tensor:
         """Mean over nets ``k`` of the cross-entropy of net ``k``'s features read by net ``k + 1``'s output layer.

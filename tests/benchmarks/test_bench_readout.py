@@ -21,9 +21,10 @@ def test_the_output_layer_inputs_are_those_of_the_last_linear_layer_emitting_the
     model = nn.Sequential(nn.Linear(5, 3), nn.ReLU(), nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 3))
     state = dict(model.named_parameters())
     batches = [(torch.randn(4, 5), torch.arange(4) % 3), (torch.randn(2, 5), torch.zeros(2, dtype=torch.long))]
-    features, labels = bench_readout._output_layer_inputs(model, state, batches, 3)
+    features, labels, logits = bench_readout._output_layer_inputs(model, state, batches, 3)
     expected = torch.cat([model[:4](x) for x, _ in batches]).detach()
     torch.testing.assert_close(features, expected)  # not the first linear's input, which also has 3 outputs
+    torch.testing.assert_close(logits, torch.cat([model(x) for x, _ in batches]).detach())
     assert labels.tolist() == [0, 1, 2, 0, 0, 0]
 
 
