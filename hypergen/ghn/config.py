@@ -93,6 +93,12 @@ class GHNConfig:
             CoreDecoder`); 0 (default) for none: every row code is the fixed index encoding. With fixed codes,
             rows beyond ``rank`` are fixed mixtures of the first ``rank``, so a GHN cannot give tokens their own
             embeddings; the table starts at those fixed codes and is learned (rows beyond its size stay fixed).
+        fixed_output: output layers' weights (a linear layer feeding a graph output: a classifier, a language model's
+            head) are not decoded from their node but fixed, the same read-out in every net: ``P(classes) Q
+            P(width)^T`` with the core decoder's index codes ``P`` and ``Q`` the rows of a Hadamard matrix that sum
+            to zero, so each class reads every feature with weight +-1 (fixed classifiers, Hoffer et al. 2018); the
+            GHN still predicts their scale and bias. Every net then has to compute features of one meaning for
+            it. Core decoder only, power-of-two ``rank``.
         base: the low-rank decoder adds a seeded full-rank base to every matrix and kernel, mixed with the low-rank
             product by a learned per-tensor angle (see :class:`~hypergen.ghn.decoders.LowRankDecoder`).
         tile_size: block size ``T`` of the tiling decoder (blocks are ``T x T x 3 x 3``).
@@ -117,6 +123,7 @@ class GHNConfig:
     index_encoding: str = "cyclic"
     index_tilt: float = CYCLIC_TILT
     vocab_codes: int = 0
+    fixed_output: bool = False
     base: bool = True
     tile_size: int = 32
     mip: bool = False

@@ -59,6 +59,8 @@ class ParamGroup:
             ``None`` for graph data encoded before hypergen recorded them.
         stacked: the tensors are stacks of ``[out, in]`` matrices (rank 3, of a free parameter or an unknown
             module), not convolution kernels.
+        output: the tensors are output layers' weights (a linear layer feeding a graph output: rows are classes),
+            marked only when ``config.fixed_output`` asks for a fixed read-out there.
 
     ``layout.vocab_rows`` marks embedding tables and output layers when the GHN has learned row codes
     (``GHNConfig.vocab_codes``); they are then grouped apart from other tensors of their shape.
@@ -71,12 +73,13 @@ class ParamGroup:
     ids: Tensor
     reference: Tensor | None = None
     stacked: bool = False
+    output: bool = False
 
     def part(self, start: int, stop: int) -> ParamGroup:
         """The tensors ``start:stop`` of the group."""
         return ParamGroup(self.layout, self.role, self.rows[start:stop], self.fan_in[start:stop],
                           self.ids[start:stop], None if self.reference is None else self.reference[start:stop],
-                          self.stacked)
+                          self.stacked, self.output)
 
 
 class GraphHyperNetwork(nn.Module):
@@ -113,6 +116,9 @@ class GraphHyperNetwork(nn.Module):
             nn.LayerNorm(hidden), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, hidden)
         )
         self.decoder = build_decoder(config)
+        if config.fixed_output and not hasattr(self.decoder, "fixed_output"):
+            raise ValueError(f"fixed_output=True needs a decoder with a fixed read-out (decoder='core'); "
+                             f"decoder={config.decoder!r} has none: set fixed_output=False or decoder='core'")
         self.scaler = ParamScaler(hidden, config.scaling)
 
     def _op_index_map(self, vocabulary: list[str]) -> Tensor:
@@ -184,9 +190,13 @@ class GraphHyperNetwork(nn.Module):
         ops = data.op.tolist()
         node_shapes = data.node_shape.tolist()
         op_types = self.registry.op_types
-        groups: dict[tuple[tuple[int, ...], str, bool, bool], tuple[list[int], list[int]]] = {}
+        groups: dict[tuple[tuple[int, ...], str, bool, bool, bool], tuple[list[int], list[int]]] = {}
         tied = data.param_tied.tolist() if "param_tied" in data else [False] * len(shapes)
-        vocab = _vocab_rows(data, self.registry) if self.config.vocab_codes else [False] * len(shapes)
+        learned_codes, fixed_output = bool(self.config.vocab_codes), self.config.fixed_output
+        id_rows = (_id_rows(data, self.registry) if learned_codes or fixed_output
+                   else [None] * len(shapes))  # type: list[str | None]
+        vocab = [learned_codes and kind is not None for kind in id_rows]
+        output = [fixed_output and kind == "output" for kind in id_rows]
         for row, (shape, ndim, node, kind) in enumerate(zip(shapes, ndims, nodes, kinds)):
             shape = tuple(shape[:ndim])
             node_shape = tuple(d for d in node_shapes[node] if d)
@@ -197,7 +207,7 @@ class GraphHyperNetwork(nn.Module):
                 # that layer's weight, 1/sqrt(width), so the tied output's logits start at a sane size
                 role = "weight"
             stacked = op.category in _STACKED_WEIGHT_CATEGORIES and len(shape) == 3
-            rows, fans = groups.setdefault((shape, role, stacked, vocab[row]), ([], []))
+            rows, fans = groups.setdefault((shape, role, stacked, vocab[row], output[row]), ([], []))
             rows.append(row)
             fans.append(fan_in_of(shape, node_shape, in_out=op.name in IN_OUT_WEIGHT_OPS, stacked=stacked))
         device = data.param_shape.device
@@ -206,8 +216,8 @@ class GraphHyperNetwork(nn.Module):
         return [
             ParamGroup(TensorLayout.of(shape, vocab_rows), role, torch.tensor(rows, device=device),
                        torch.tensor(fans, dtype=torch.float32, device=device), local[rows],
-                       None if reference is None else reference[rows], stacked)
-            for (shape, role, stacked, vocab_rows), (rows, fans) in groups.items()
+                       None if reference is None else reference[rows], stacked, is_output)
+            for (shape, role, stacked, vocab_rows, is_output), (rows, fans) in groups.items()
         ]
 
     def conditioning(self, data: Data | Batch, h: Tensor, groups: list[ParamGroup] | None = None) -> Tensor:
@@ -237,7 +247,10 @@ class GraphHyperNetwork(nn.Module):
         return self.scaler(raw, group.role, group.fan_in, rows_cond, group.reference, kernel=not group.stacked)
 
     def _raw(self, group: ParamGroup, rows_cond: Tensor) -> RawParams:
-        raw = self.decoder(rows_cond, group.layout, ids=group.ids)
+        if group.output:
+            raw = self.decoder.fixed_output(group.layout, group.rows.numel(), rows_cond.device)
+        else:
+            raw = self.decoder(rows_cond, group.layout, ids=group.ids)
         if self.config.scaling.center_units and group.role == "weight":
             raw = raw.center_units()
         return raw
@@ -334,22 +347,27 @@ class GraphHyperNetwork(nn.Module):
         return init_(model, self, example_inputs, **kwargs)
 
 
-def _vocab_rows(data: Data | Batch, registry: OpRegistry) -> list[bool]:
-    """``[P]`` whether each parameter's rows are indexed by ids rather than units: the weight of an embedding
-    (tokens, positions; tied or not) or of a linear layer that feeds a graph output directly (node height 1: a
-    language model's head, a classifier), whose rows are the vocabulary or the classes.
+def _id_rows(data: Data | Batch, registry: OpRegistry) -> list[str | None]:
+    """``[P]`` for each parameter whose rows are indexed by ids rather than units, which ids: ``"embedding"`` for
+    the weight of an embedding (tokens, positions; tied or not), ``"output"`` for the weight of a linear layer that
+    feeds a graph output directly (node height 1: a language model's head, a classifier), whose rows are the
+    vocabulary or the classes; ``None`` for every other parameter.
 
     The output layer is found from the graph's structure, not from parameter names or a size that happens to match
     the vocabulary (a square projection of a net as wide as its vocabulary is not a head).
     """
     ops, kinds = data.op.tolist(), data.param_kind.tolist()
     heights = data.node_height.tolist() if "node_height" in data else [_NO_HEIGHT] * len(ops)
-    flags = []
+    found: list[str | None] = []
     for node, kind in zip(data.param_node_index.tolist(), kinds):
         category = registry.op_types[ops[node]].category
-        head = category == "linear" and heights[node] == 1
-        flags.append(PARAM_KINDS[kind] == "weight" and (category == "embedding" or head))
-    return flags
+        if PARAM_KINDS[kind] != "weight":
+            found.append(None)
+        elif category == "embedding":
+            found.append("embedding")
+        else:
+            found.append("output" if category == "linear" and heights[node] == 1 else None)
+    return found
 
 
 def _local_param_index(data: Data | Batch) -> Tensor:

@@ -52,3 +52,21 @@ def test_the_table_has_one_line_per_net_and_the_mean_in_percent() -> None:
     assert "| test/1 | 50.0 | 70.0 |" in text
     assert "| **mean** | **45.0** | **65.0** |" in text
     assert "other nets" not in text  # columns nobody measured are left out
+
+
+def test_a_remix_of_the_logits_recovers_an_output_layer_whose_classes_are_permuted() -> None:
+    """The logit re-mix column: an output layer with the right rows in the wrong order is wrong as it is and right
+    after the fitted ``[classes, classes]`` map; an output layer of random rows that miss the teacher's is not."""
+    torch.manual_seed(0)
+    n, classes = 16, 4
+    teacher = torch.randn(classes, n) * 5
+    features = torch.randn(800, n)
+    labels = (features @ teacher.t()).argmax(1)
+    train, test = slice(0, 600), slice(600, 800)
+    permuted = features @ teacher[[1, 2, 3, 0]].t()
+    assert permuted[test].argmax(1).eq(labels[test]).float().mean() < 0.5
+    remix = bench_readout._fit_readout(permuted[train], labels[train], classes)
+    assert bench_readout._top1(permuted[test], labels[test], *remix) > 0.9
+    unrelated = features @ torch.linalg.qr(torch.randn(n, n))[0][:classes].t()  # 4 random directions of 16
+    remix = bench_readout._fit_readout(unrelated[train], labels[train], classes)
+    assert bench_readout._top1(unrelated[test], labels[test], *remix) < 0.8

@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from hypergen.ghn import GHNConfig, GraphHyperNetwork
 from hypergen.ghn.decoders import LowRankDecoder, LowRankParams, TensorLayout, TilingDecoder, build_decoder
@@ -215,7 +216,6 @@ def test_build_decoder_knows_every_registered_decoder():
 def test_center_units_removes_the_shared_unit_template():
     """With ``ScalingConfig.center_units`` no two units share a template: every weight's units sum to zero (up to
     the seeded base, which is not centred), whatever the decoder; vectors are left alone."""
-    from torch import nn
 
     from hypergen.ghn.decoders.base import DenseParams
 
@@ -266,3 +266,48 @@ def test_vocab_codes_are_refused_where_they_cannot_apply():
         build_decoder(GHNConfig(decoder="tiling", vocab_codes=64))
     with pytest.raises(ValueError, match="index_encoding='identity'"):
         build_decoder(GHNConfig(index_encoding="relative", vocab_codes=64))
+
+
+def test_hadamard_readout_rows_are_orthogonal_zero_sum_and_signs():
+    from hypergen.ghn.decoders.core import hadamard_readout
+
+    q = hadamard_readout(32)
+    assert set(q.unique().tolist()) == {-1.0, 1.0}
+    assert torch.equal(q @ q.t(), 32 * torch.eye(32))  # orthogonal rows
+    assert torch.equal(q[:31].sum(1), torch.zeros(31)) and q[31].sum() == 32  # all but the last sum to zero
+    with pytest.raises(ValueError, match="power-of-two rank, got rank=24"):
+        hadamard_readout(24)
+
+
+def test_fixed_output_is_one_readout_in_every_net_and_nothing_else_changes():
+    from hypergen.ghn.decoders.core import hadamard_readout
+
+    nets = [nn.Sequential(nn.Linear(8, width), nn.ReLU(), nn.Linear(width, 10)) for width in (24, 40)]
+    torch.manual_seed(0)
+    plain = GraphHyperNetwork(GHNConfig(hidden=32, heads=4))
+    torch.manual_seed(0)
+    fixed = GraphHyperNetwork(GHNConfig(hidden=32, heads=4, fixed_output=True))
+    assert plain.num_parameters == fixed.num_parameters  # no new parameters: the read-out is fixed
+    q = hadamard_readout(32)
+    for net in nets:
+        a, b = plain(net, (2, 8)), fixed(net, (2, 8))
+        assert torch.equal(a["0.weight"], b["0.weight"]) and torch.equal(a["2.bias"], b["2.bias"])
+        head = b["2.weight"]
+        # up to the predicted scale and offset, class c reads feature j < 32 with Q[c, j]
+        direction = head[:, :24] - head[:, :24].mean()
+        assert torch.nn.functional.cosine_similarity(direction.flatten(), q[:10, :24].flatten(), dim=0) > 0.999
+        assert not torch.allclose(a["2.weight"], head)
+    # the head's direction comes from no parameter: a loss on it reaches only the scaler (scale, offset)
+    fixed.zero_grad()
+    fixed(nets[0], (2, 8))["2.weight"].square().sum().backward()
+    assert fixed.decoder.core_head.weight.grad is None or fixed.decoder.core_head.weight.grad.abs().max() == 0
+    data = fixed.as_data(nets[1], (2, 8))
+    outputs = [data.param_names[r] for group in fixed.plan(data) if group.output for r in group.rows.tolist()]
+    assert outputs == ["2.weight"]
+
+
+def test_fixed_output_is_refused_without_a_readout():
+    with pytest.raises(ValueError, match="decoder='tiling' has none"):
+        GraphHyperNetwork(GHNConfig(hidden=32, heads=4, decoder="tiling", fixed_output=True))
+    with pytest.raises(ValueError, match="power-of-two rank, got rank=24"):
+        GraphHyperNetwork(GHNConfig(hidden=32, heads=4, rank=24, fixed_output=True))

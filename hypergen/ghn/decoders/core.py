@@ -17,6 +17,9 @@ table instead, initialised to the fixed codes (an untrained decoder predicts wha
 codes, rows ``>= r`` are fixed mixtures of the first ``r``, so a language model's tokens could never get embeddings of
 their own (LoGAH's decoder learns one row per index for the same reason). Rows beyond the table keep fixed codes.
 
+With ``fixed_output`` the GHN's output layers get :meth:`CoreDecoder.fixed_output` instead: a fixed read-out,
+``P(classes) Q P(width)^T`` with ``Q`` the zero-sum rows of a Hadamard matrix (:func:`hadamard_readout`).
+
 With ``base=True`` the product is mixed with a seeded full-rank base, as in ``LowRankDecoder``
 (:func:`~hypergen.ghn.decoders.lowrank.with_seeded_base`). With ``mip=True`` (HyperLight's magnitude-invariant
 parametrization) the conditioning vectors are rescaled to norm ``sqrt(hidden)`` before any head reads them, so their
@@ -40,9 +43,31 @@ from hypergen.ghn.encodings import CYCLIC_TILT, WIDTH_INDEPENDENT_ENCODINGS, Ind
 if TYPE_CHECKING:
     from hypergen.ghn.config import GHNConfig
 
-__all__ = ["CoreDecoder", "core_decoder"]
+__all__ = ["CoreDecoder", "core_decoder", "hadamard_readout"]
 
 _BLOCK_KERNEL = 3
+
+
+def hadamard_readout(rank: int) -> Tensor:
+    """``[rank, rank]`` Sylvester-Hadamard rows reordered so that row ``c`` is row ``c + 1 (mod rank)``: the first
+    ``rank - 1`` rows sum to zero and are orthogonal, entries +-1 (the fixed read-out core of
+    :meth:`CoreDecoder.fixed_output`: class ``c < rank - 1`` reads feature ``j < rank`` with weight ``Q[c, j]``, and a
+    feature offset shared by all units shifts no class against another).
+
+    Raises:
+        ValueError: ``rank`` is not a power of two (Sylvester's construction has no other sizes).
+    """
+    if rank < 2 or rank & (rank - 1):
+        raise ValueError(f"a Hadamard read-out needs a power-of-two rank, got rank={rank}; use rank 16, 32 or 64, "
+                         "or fixed_output=False")
+    index = torch.arange(rank)
+    bits = torch.bitwise_and(index[:, None], index[None, :])
+    parity = torch.zeros_like(bits)
+    while bool(bits.any()):
+        parity ^= bits & 1
+        bits = bits >> 1
+    matrix = 1.0 - 2.0 * parity.float()
+    return matrix.roll(-1, dims=0)
 
 
 class CoreDecoder(ParamDecoder):
@@ -57,6 +82,8 @@ class CoreDecoder(ParamDecoder):
         index_tilt: tilt of ``"cyclic"`` codes beyond ``rank`` (:func:`~hypergen.ghn.encodings.cyclic_index_encoding`).
         vocab_codes: rows of the learned code table for ``vocab_rows`` layouts (0: none, every code fixed).
         mip: rescale each conditioning vector to norm ``sqrt(hidden)`` first (magnitude-invariant inputs).
+        fixed_output: check now that ``rank`` has a fixed read-out (:meth:`fixed_output`, used when the GHN's config
+            asks for it).
 
     Raises:
         ValueError: odd ``rank``; ``vocab_codes`` with an index encoding that depends on the width (``"relative"``:
@@ -65,10 +92,12 @@ class CoreDecoder(ParamDecoder):
 
     def __init__(self, hidden: int, rank: int = 32, base: bool = True, seed: int = 0,
                  index_encoding: str = "cyclic", vocab_codes: int = 0, index_tilt: float = CYCLIC_TILT,
-                 mip: bool = False) -> None:
+                 mip: bool = False, fixed_output: bool = False) -> None:
         super().__init__()
         if rank % 2:
             raise ValueError(f"the core decoder's rank must be even, got {rank}")
+        if fixed_output:
+            hadamard_readout(rank)  # refuses ranks without one now, not at the first output layer
         if vocab_codes < 0 or (vocab_codes and index_encoding not in WIDTH_INDEPENDENT_ENCODINGS):
             raise ValueError(f"vocab_codes={vocab_codes} needs a non-negative size and a width-independent index "
                              f"encoding {WIDTH_INDEPENDENT_ENCODINGS}, got index_encoding={index_encoding!r}; set "
@@ -91,6 +120,21 @@ class CoreDecoder(ParamDecoder):
         learned = self.vocab_codes[:layout.rows]
         return learned if learned.shape[0] == layout.rows else torch.cat([learned, fixed[learned.shape[0]:]])
 
+    def fixed_output(self, layout: TensorLayout, count: int, device: torch.device) -> LowRankParams:
+        """``count`` copies of the fixed read-out of an output layer: ``P(n) Q P(m)^T / r`` with the fixed index
+        codes ``P`` and ``Q`` = :func:`hadamard_readout` (``GHNConfig.fixed_output``); no base, nothing learned.
+
+        Raises:
+            ValueError: for a layout that is not a matrix (an output layer is a linear layer's weight).
+        """
+        if layout.cols is None or layout.kernel_numel != 1:
+            raise ValueError(f"a fixed read-out is a matrix; got an output layer of shape {layout.shape}")
+        r = self.rank
+        core = hadamard_readout(r).to(device)
+        a = self._codes(layout.rows, device)  # [n, r]
+        b = self._codes(layout.cols, device) @ core.t() / r  # [m, r]: P(m) Q^T
+        return LowRankParams(a.expand(count, -1, -1), b.expand(count, -1, -1), layout)
+
     def forward(self, cond: Tensor, layout: TensorLayout,  # noqa: D102 (see ParamDecoder)
                 ids: Tensor | None = None) -> DenseParams | LowRankParams:
         if self.mip:
@@ -112,6 +156,7 @@ class CoreDecoder(ParamDecoder):
 @register_decoder("core")
 def core_decoder(config: GHNConfig) -> CoreDecoder:
     """The dense-core low-rank decoder sized by ``hidden``, ``rank``, ``base``, ``index_encoding``, ``index_tilt``,
-    ``vocab_codes`` and ``mip`` of ``config``."""
+    ``vocab_codes``, ``mip`` and ``fixed_output`` of ``config``."""
     return CoreDecoder(config.hidden, config.rank, base=config.base, index_encoding=config.index_encoding,
-                       vocab_codes=config.vocab_codes, index_tilt=config.index_tilt, mip=config.mip)
+                       vocab_codes=config.vocab_codes, index_tilt=config.index_tilt, mip=config.mip,
+                       fixed_output=config.fixed_output)
