@@ -12,8 +12,9 @@ training and ``--test-images`` test images, and test top-1 is measured for:
 - ``best read-out``: the best linear classifier on the predicted features (multinomial logistic regression fitted with
   L-BFGS on the training images' features, standardised; weight decay 1e-3): what a perfect output layer would give;
 - ``best re-mix of the predicted logits``: the best linear map of the predicted output layer's own logits
-  (``[classes, classes]`` and a bias, fitted the same way without the penalty): equal to the best read-out when the predicted output
-  layer's rows span the right directions and only their assignment to classes, their scales and biases are off;
+  (``[classes, classes]`` and a bias, fitted the same way without the penalty): equal to the best read-out when the
+  predicted output layer's rows span the right directions and only their assignment to classes, their scales and
+  biases are off;
 - ``best in code form``: the same, restricted to what the core decoder can emit, ``W = P(10) C P(n)^T`` with the
   decoder's fixed index codes ``P`` and a free ``r x r`` core ``C`` (core decoders only);
 - ``other nets' read-outs``: each net's best code-form read-out applied to the *other* nets' features (the codes make

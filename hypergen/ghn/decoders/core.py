@@ -60,13 +60,9 @@ def hadamard_readout(rank: int) -> Tensor:
     if rank < 2 or rank & (rank - 1):
         raise ValueError(f"a Hadamard read-out needs a power-of-two rank, got rank={rank}; use rank 16, 32 or 64, "
                          "or fixed_output=False")
-    index = torch.arange(rank)
-    bits = torch.bitwise_and(index[:, None], index[None, :])
-    parity = torch.zeros_like(bits)
-    while bool(bits.any()):
-        parity ^= bits & 1
-        bits = bits >> 1
-    matrix = 1.0 - 2.0 * parity.float()
+    matrix, doubling = torch.ones(1, 1), torch.tensor([[1.0, 1.0], [1.0, -1.0]])
+    while matrix.shape[0] < rank:
+        matrix = torch.kron(matrix, doubling)
     return matrix.roll(-1, dims=0)
 
 
