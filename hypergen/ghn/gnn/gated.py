@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -16,7 +17,10 @@ __all__ = ["GatedGNN", "LevelSchedule", "gated_gnn"]
 @dataclass
 class _Level:
     nodes: Tensor  # [n_d] nodes updated at this level
-    edges: list[tuple[Tensor, Tensor, Tensor]]  # per edge type: (source nodes, position of target in `nodes`, weight)
+    # [n_d, edge types x num_nodes] sparse: row i sums the messages into nodes[i], column k * num_nodes + j is node j's
+    # message along edge type k, weighted (1 for data-flow edges, 1 / distance for virtual edges); and its transpose
+    incoming: Tensor
+    incoming_t: Tensor
 
 
 @dataclass
@@ -30,38 +34,76 @@ class LevelSchedule:
     levels: list[_Level]
 
     @classmethod
-    def build(cls, data: Data, backward: bool) -> LevelSchedule:
+    def build(cls, data: Data, backward: bool, dtype: torch.dtype = torch.float32) -> LevelSchedule:
         """Schedule the sweep.
 
         Args:
             data: graph/batch with ``node_depth``, ``edge_index``, ``virtual_edge_index``, ``virtual_edge_dist``.
             backward: sweep from the outputs to the inputs along reversed edges.
+            dtype: of the edge weights (the node embeddings' dtype).
         """
         depth = data.node_depth
         edge_sets = [
-            (data.edge_index, torch.ones(data.edge_index.shape[1], device=depth.device)),
-            (data.virtual_edge_index, 1.0 / data.virtual_edge_dist.clamp(min=1)),
+            (data.edge_index, torch.ones(data.edge_index.shape[1], dtype=dtype, device=depth.device)),
+            (data.virtual_edge_index, 1.0 / data.virtual_edge_dist.clamp(min=1).to(dtype)),
         ]
-        order = range(int(depth.max()) - 1, -1, -1) if backward else range(1, int(depth.max()) + 1)
+        num_levels = int(depth.max())
         # only nodes with a data-flow neighbour in the sweep's direction are updated (sinks keep their state in the
         # backward sweep), so a graph gets the same result alone or in a batch with deeper graphs
         receivers = torch.zeros_like(depth, dtype=torch.bool)
         receivers[data.edge_index[0] if backward else data.edge_index[1]] = True
+        # a receiver's level in sweep order: depths 1..max forward, max-1..0 backward (-1: not updated)
+        level = torch.where(receivers, num_levels - 1 - depth if backward else depth - 1, -1)
+        nodes, sizes = _group(torch.arange(depth.numel(), device=depth.device), level, num_levels)
         position = torch.zeros_like(depth)
-        node_groups = {}
-        for d in order:
-            nodes = ((depth == d) & receivers).nonzero().flatten()
-            position[nodes] = torch.arange(nodes.numel(), device=depth.device)
-            node_groups[d] = nodes
+        position[nodes] = torch.arange(nodes.numel(), device=depth.device) - torch.repeat_interleave(
+            torch.cumsum(sizes, 0) - sizes, sizes)
+        node_groups = nodes.split(sizes.tolist())
+        rows, cols, weights = [], [], []
+        for k, (index, weight) in enumerate(edge_sets):
+            src, dst = (index[1], index[0]) if backward else (index[0], index[1])
+            selected, _ = _group(torch.arange(dst.numel(), device=dst.device), level[dst], num_levels)
+            rows.append(level[dst[selected]])
+            cols.append(torch.stack([position[dst[selected]], src[selected] + k * depth.numel()]))
+            weights.append(weight[selected])
+        # all edges into one level, both types: sorted by level, then type, then original order
+        edge_level = torch.cat(rows)
+        order = torch.sort(edge_level, stable=True).indices
+        edge_sizes = torch.bincount(edge_level, minlength=num_levels).tolist()
+        cols_sorted = torch.cat(cols, 1)[:, order].split(edge_sizes, 1)
+        weights_sorted = torch.cat(weights)[order].split(edge_sizes)
+        width = len(edge_sets) * depth.numel()
         levels = []
-        for d in order:
-            edges = []
-            for index, weight in edge_sets:
-                src, dst = (index[1], index[0]) if backward else (index[0], index[1])
-                selected = ((depth[dst] == d) & receivers[dst]).nonzero().flatten()
-                edges.append((src[selected], position[dst[selected]], weight[selected]))
-            levels.append(_Level(node_groups[d], edges))
+        for group, index, weight in zip(node_groups, cols_sorted, weights_sorted):
+            matrix = torch.sparse_coo_tensor(index, weight, (group.numel(), width), check_invariants=False)
+            levels.append(_Level(group, matrix, matrix.t().coalesce()))
         return cls(levels)
+
+
+class _Gather(torch.autograd.Function):
+    """``matrix @ table`` for a constant sparse ``matrix``, saving only the matrix's transpose for the backward.
+
+    ``torch.sparse.mm`` would also save the table (for a gradient of the matrix, which is never needed), and a sweep
+    writes each level's new messages into that table in place.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, matrix: Tensor, matrix_t: Tensor, table: Tensor) -> Tensor:
+        ctx.matrix_t = matrix_t
+        return torch.sparse.mm(matrix, table)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, None, Tensor]:
+        return None, None, torch.sparse.mm(ctx.matrix_t, grad)
+
+
+def _group(items: Tensor, key: Tensor, num_groups: int) -> tuple[Tensor, Tensor]:
+    """``items`` with a ``key`` in ``[0, num_groups)`` sorted by key (stably: in their order within a key), and the
+    number of items per key."""
+    keep = key >= 0
+    items, key = items[keep], key[keep]
+    order = torch.sort(key, stable=True).indices
+    return items[order], torch.bincount(key, minlength=num_groups)
 
 
 class GatedGNN(nn.Module):
@@ -88,13 +130,33 @@ class GatedGNN(nn.Module):
         self.norm = nn.LayerNorm(hidden)
 
     def _sweep(self, h: Tensor, schedule: LevelSchedule, messages: nn.ModuleList) -> Tensor:
-        for level in schedule.levels:
-            incoming = h.new_zeros(level.nodes.numel(), h.shape[1])
-            for mlp, (src, target, weight) in zip(messages, level.edges):
-                if src.numel():
-                    incoming = incoming.index_add(0, target, mlp(h[src]) * weight[:, None])
-            h = h.index_copy(0, level.nodes, self.update(incoming, h[level.nodes]))
-        return h
+        # A message depends only on its sender's state, and a sweep updates each node once, so each node's messages are
+        # computed once per state (all nodes up front, then each level's updated nodes) and summed along the edges by
+        # one sparse product per level: the same sums as an MLP over every edge's sender, with tens of times fewer rows
+        # (virtual edges outnumber nodes). Both edge types' MLPs run as one batched call on a stacked [types x nodes] table.
+        first = torch.cat([mlp[0].weight for mlp in messages])
+        first_bias = torch.cat([mlp[0].bias for mlp in messages])
+        second = torch.stack([mlp[2].weight.t() for mlp in messages])
+        second_bias = torch.stack([mlp[2].bias for mlp in messages])[:, None]
+        types, num_nodes, hidden = len(messages), h.shape[0], h.shape[1]
+
+        def send(x: Tensor) -> Tensor:  # [n, hidden] -> [types x n, hidden], type-major
+            inner = torch.relu(nn.functional.linear(x, first, first_bias)).view(-1, types, hidden).transpose(0, 1)
+            return torch.baddbmm(second_bias, inner, second).reshape(-1, hidden)
+
+        sent = send(h).clone()  # a tensor of its own, not a view: in-place writes into a view copy its base
+        updated_nodes, updated = [], []
+        for i, level in enumerate(schedule.levels):
+            new = self.update(_Gather.apply(level.incoming, level.incoming_t, sent), h[level.nodes])
+            if i + 1 < len(schedule.levels):
+                rows = torch.cat([level.nodes + k * num_nodes for k in range(types)])
+                # in place: an out-of-place index_copy keeps every level's table alive until the backward
+                sent.index_copy_(0, rows, send(new))
+            updated_nodes.append(level.nodes)
+            updated.append(new)
+        if not updated:
+            return h
+        return h.index_copy(0, torch.cat(updated_nodes), torch.cat(updated))
 
     def forward(self, h: Tensor, data: Data) -> Tensor:
         """Update node embeddings.
@@ -106,8 +168,8 @@ class GatedGNN(nn.Module):
         Returns:
             ``[num_nodes, hidden]``.
         """
-        forward_schedule = LevelSchedule.build(data, backward=False)
-        backward_schedule = LevelSchedule.build(data, backward=True)
+        forward_schedule = LevelSchedule.build(data, backward=False, dtype=h.dtype)
+        backward_schedule = LevelSchedule.build(data, backward=True, dtype=h.dtype)
         for _ in range(self.rounds):
             h = self._sweep(h, forward_schedule, self.messages[0])
             h = self._sweep(h, backward_schedule, self.messages[1])
