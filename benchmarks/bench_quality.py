@@ -21,8 +21,8 @@ variant's trainer overrides put it (e.g. ``trainer=gpu trainer.precision=32-true
 ``--proxy`` trains 300 steps (screening); decisions use the full 1300. Results of every run are cached as JSON in
 ``--runs`` (a rerun with the same label, seed and steps reuses them), and one Markdown table goes to ``--out``;
 ``--collect`` prints one table of every finished run in ``--runs`` without training anything. With only
-``--variant`` entries, only those run (``--variants`` defaults to ``wu300_lr2e3``, the library default as the README
-trains it, when no ``--variant`` is given).
+``--variant`` entries, only those run (``--variants`` defaults to ``gated_wu300``, the GHN the README trains, when no
+``--variant`` is given).
 """
 
 from __future__ import annotations
@@ -65,11 +65,13 @@ VARIANTS: dict[str, str] = {
     # node positions, on experiment=fmnist_cpu's schedule (50 warmup steps to lr 1e-3; experiment=fmnist_cpu_lowrank's
     # until issue 15's seventeenth round)
     "core_cyc1_pos": _DEFAULT_GHN,
-    # the library default GHNConfig() as experiment=fmnist_cpu_lowrank trains it: core_cyc1_pos with 300 warmup steps
-    # to lr 2e-3 (tests/benchmarks/test_bench_quality.py checks the two compose to the same config)
+    # the library default GHNConfig() on experiment=fmnist_cpu_lowrank's schedule: core_cyc1_pos with 300 warmup steps
+    # to lr 2e-3 (the README experiment from issue 15's eighteenth to twenty-second rounds)
     "wu300_lr2e3": f"{_DEFAULT_GHN} module.warmup_steps=300 module.lr=2e-3",
-    # wu300_lr2e3 on GHN-2's gated GNN (hidden 128) instead of the graph transformer: level on test, ahead on deep
-    # over 3 seeds at 1.5x the step time (docs/results.md, issue 15's nineteenth round); the candidate for more seeds
+    # wu300_lr2e3 on GHN-2's gated GNN (one round, hidden 128) instead of the graph transformer: level on test, ahead
+    # on wide and deep over 5 seeds at 1.25x the step time (docs/results.md, issue 15's nineteenth to twenty-third
+    # rounds); experiment=fmnist_cpu_lowrank since the twenty-third round (tests/benchmarks/test_bench_quality.py
+    # checks the two compose to the same config)
     "gated_wu300": f"{_DEFAULT_GHN.replace('ghn=default', 'ghn=ghn2 ghn.hidden=128')} module.warmup_steps=300 "
                    "module.lr=2e-3",
     # the same with relative index codes (the default of issue 15's first rounds)
@@ -81,8 +83,8 @@ VARIANTS: dict[str, str] = {
     # experiment=fmnist_cpu as it is now
     "experiment": "",
 }
-#: What runs when neither ``--variants`` nor ``--variant`` is given: the library default GHN.
-DEFAULT_VARIANT = "wu300_lr2e3"
+#: What runs when neither ``--variants`` nor ``--variant`` is given: the README experiment.
+DEFAULT_VARIANT = "gated_wu300"
 SPLITS = ("test", "wide", "deep")
 PROXY_STEPS = 300
 FULL_STEPS = 1300
@@ -230,8 +232,8 @@ def table(records: list[dict[str, Any]], variants: dict[str, str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="*", default=None,
-                        help=f"named variants: {sorted(VARIANTS)} (default: {DEFAULT_VARIANT}, the library default, "
-                             "unless --variant is given)")
+                        help=f"named variants: {sorted(VARIANTS)} (default: {DEFAULT_VARIANT}, the README "
+                             "experiment, unless --variant is given)")
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL=OVERRIDES",
                         help="an extra variant: a label and Hydra overrides on top of experiment=fmnist_cpu")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])

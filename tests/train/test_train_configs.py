@@ -147,14 +147,15 @@ def test_experiment_fmnist_cpu(tmp_path):
                for s in specs)
 
 
-def test_experiment_fmnist_cpu_lowrank_is_the_same_task_with_the_default_low_rank_ghn(tmp_path):
+def test_experiment_fmnist_cpu_lowrank_is_the_same_task_with_the_default_low_rank_decoder_on_the_gated_gnn(tmp_path):
     cfg = _compose(tmp_path, "experiment=fmnist_cpu_lowrank")
     base = _compose(tmp_path, "experiment=fmnist_cpu")
     assert cfg.name == "fmnist_cpu_lowrank"
     assert (cfg.decoder.decoder, cfg.decoder.rank, cfg.decoder.base) == ("core", 32, True)
-    assert (cfg.ghn.gnn, cfg.ghn.hidden, cfg.ghn.positional) == ("transformer", 128, True)
+    assert (cfg.ghn.gnn, cfg.ghn.gnn_layers, cfg.ghn.hidden, cfg.ghn.positional) == ("gated", 1, 128, True)
     config = GHNConfig.from_dict({**OmegaConf.to_container(cfg.ghn), **OmegaConf.to_container(cfg.decoder)})
-    assert config == GHNConfig()  # the library default
+    # the library default's decoder and node encoder; GHN-2's gated GNN (one round) instead of the graph transformer
+    assert config == GHNConfig(gnn="gated", gnn_layers=1)
     for key in ("archs", "data", "trainer"):
         assert OmegaConf.to_container(cfg[key]) == OmegaConf.to_container(base[key]), key
     # the schedule is its own (issue 15's seventeenth round): 300 warmup steps to lr 2e-3; the rest of the module alike
