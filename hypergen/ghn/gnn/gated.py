@@ -132,8 +132,9 @@ class GatedGNN(nn.Module):
     def _sweep(self, h: Tensor, schedule: LevelSchedule, messages: nn.ModuleList) -> Tensor:
         # A message depends only on its sender's state, and a sweep updates each node once, so each node's messages are
         # computed once per state (all nodes up front, then each level's updated nodes) and summed along the edges by
-        # one sparse product per level: the same sums as an MLP over every edge's sender, with tens of times fewer rows
-        # (virtual edges outnumber nodes). Both edge types' MLPs run as one batched call on a stacked [types x nodes] table.
+        # one sparse product per level: the same sums as an MLP over every edge's sender, with tens of times fewer
+        # rows (virtual edges outnumber nodes). Both edge types' MLPs run as one batched call on a stacked
+        # [types x nodes] table.
         first = torch.cat([mlp[0].weight for mlp in messages])
         first_bias = torch.cat([mlp[0].bias for mlp in messages])
         second = torch.stack([mlp[2].weight.t() for mlp in messages])
