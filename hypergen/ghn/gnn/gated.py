@@ -18,9 +18,8 @@ __all__ = ["GatedGNN", "LevelSchedule", "gated_gnn"]
 class _Level:
     nodes: Tensor  # [n_d] nodes updated at this level
     # [n_d, edge types x num_nodes] sparse: row i sums the messages into nodes[i], column k * num_nodes + j is node j's
-    # message along edge type k, weighted (1 for data-flow edges, 1 / distance for virtual edges); and its transpose
+    # message along edge type k, weighted (1 for data-flow edges, 1 / distance for virtual edges)
     incoming: Tensor
-    incoming_t: Tensor
 
 
 @dataclass
@@ -59,42 +58,39 @@ class LevelSchedule:
         position[nodes] = torch.arange(nodes.numel(), device=depth.device) - torch.repeat_interleave(
             torch.cumsum(sizes, 0) - sizes, sizes)
         node_groups = nodes.split(sizes.tolist())
-        rows, cols, weights = [], [], []
-        for k, (index, weight) in enumerate(edge_sets):
+        # both edge types in one list, type k's senders offset by k * num_nodes (their rows of the message table)
+        sources, targets = [], []
+        for k, (index, _) in enumerate(edge_sets):
             src, dst = (index[1], index[0]) if backward else (index[0], index[1])
-            selected, _ = _group(torch.arange(dst.numel(), device=dst.device), level[dst], num_levels)
-            rows.append(level[dst[selected]])
-            cols.append(torch.stack([position[dst[selected]], src[selected] + k * depth.numel()]))
-            weights.append(weight[selected])
-        # all edges into one level, both types: sorted by level, then type, then original order
-        edge_level = torch.cat(rows)
-        order = torch.sort(edge_level, stable=True).indices
-        edge_sizes = torch.bincount(edge_level, minlength=num_levels).tolist()
-        cols_sorted = torch.cat(cols, 1)[:, order].split(edge_sizes, 1)
-        weights_sorted = torch.cat(weights)[order].split(edge_sizes)
+            sources.append(src + k * depth.numel())
+            targets.append(dst)
+        src, dst = torch.cat(sources), torch.cat(targets)
+        weight = torch.cat([weight for _, weight in edge_sets])
+        # edges into updated nodes, sorted by level, then type, then original order
+        selected, edge_sizes = _group(torch.arange(dst.numel(), device=dst.device), level[dst], num_levels)
+        split = edge_sizes.tolist()
+        cols = torch.stack([position[dst[selected]], src[selected]]).split(split, 1)
         width = len(edge_sets) * depth.numel()
-        levels = []
-        for group, index, weight in zip(node_groups, cols_sorted, weights_sorted):
-            matrix = torch.sparse_coo_tensor(index, weight, (group.numel(), width), check_invariants=False)
-            levels.append(_Level(group, matrix, matrix.t().coalesce()))
+        levels = [_Level(group, torch.sparse_coo_tensor(index, w, (group.numel(), width), check_invariants=False))
+                  for group, index, w in zip(node_groups, cols, weight[selected].split(split))]
         return cls(levels)
 
 
 class _Gather(torch.autograd.Function):
-    """``matrix @ table`` for a constant sparse ``matrix``, saving only the matrix's transpose for the backward.
+    """``matrix @ table`` for a constant sparse ``matrix``, saving only the matrix for the backward.
 
     ``torch.sparse.mm`` would also save the table (for a gradient of the matrix, which is never needed), and a sweep
     writes each level's new messages into that table in place.
     """
 
     @staticmethod
-    def forward(ctx: Any, matrix: Tensor, matrix_t: Tensor, table: Tensor) -> Tensor:
-        ctx.matrix_t = matrix_t
+    def forward(ctx: Any, matrix: Tensor, table: Tensor) -> Tensor:
+        ctx.matrix = matrix
         return torch.sparse.mm(matrix, table)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[None, None, Tensor]:
-        return None, None, torch.sparse.mm(ctx.matrix_t, grad)
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor]:
+        return None, torch.sparse.mm(ctx.matrix.t(), grad)
 
 
 def _group(items: Tensor, key: Tensor, num_groups: int) -> tuple[Tensor, Tensor]:
@@ -148,7 +144,7 @@ class GatedGNN(nn.Module):
         sent = send(h).clone()  # a tensor of its own, not a view: in-place writes into a view copy its base
         updated_nodes, updated = [], []
         for i, level in enumerate(schedule.levels):
-            new = self.update(_Gather.apply(level.incoming, level.incoming_t, sent), h[level.nodes])
+            new = self.update(_Gather.apply(level.incoming, sent), h[level.nodes])
             if i + 1 < len(schedule.levels):
                 rows = torch.cat([level.nodes + k * num_nodes for k in range(types)])
                 # in place: an out-of-place index_copy keeps every level's table alive until the backward
