@@ -99,6 +99,9 @@ class GHNConfig:
             to zero, so each class reads every feature with weight +-1 (fixed classifiers, Hoffer et al. 2018); the
             GHN still predicts their scale and bias. Every net then has to compute features of one meaning for
             it. Core decoder only, power-of-two ``rank``.
+        core_hidden: the core decoder's core as a two-layer map with this many GELU features per kernel position
+            (:class:`~hypergen.ghn.decoders.KernelMLP`, the shape of GHN-2's own decoder); 0 (default) for one linear
+            read-out of the conditioning vector.
         base: the low-rank decoder adds a seeded full-rank base to every matrix and kernel, mixed with the low-rank
             product by a learned per-tensor angle (see :class:`~hypergen.ghn.decoders.LowRankDecoder`).
         tile_size: block size ``T`` of the tiling decoder (blocks are ``T x T x 3 x 3``).
@@ -124,6 +127,7 @@ class GHNConfig:
     index_tilt: float = CYCLIC_TILT
     vocab_codes: int = 0
     fixed_output: bool = False
+    core_hidden: int = 0
     base: bool = True
     tile_size: int = 32
     mip: bool = False

@@ -311,3 +311,42 @@ def test_fixed_output_is_refused_without_a_readout():
         GraphHyperNetwork(GHNConfig(hidden=32, heads=4, decoder="tiling", fixed_output=True))
     with pytest.raises(ValueError, match="power-of-two rank, got rank=24"):
         GraphHyperNetwork(GHNConfig(hidden=32, heads=4, rank=24, fixed_output=True))
+
+
+def test_kernel_mlp_core_keeps_each_kernel_position_in_its_place():
+    from hypergen.ghn.decoders import CoreDecoder, KernelMLP
+
+    torch.manual_seed(0)
+    head = KernelMLP(hidden=16, width=8, rank=4)
+    with torch.no_grad():  # only the centre position (index 4 of the 3 x 3 block) gets features
+        keep = torch.zeros(9, 8)
+        keep[4] = 1.0
+        head.lift.weight.mul_(keep.reshape(-1, 1))
+        head.lift.bias.mul_(keep.reshape(-1))
+        head.out.bias.zero_()
+    core = head(torch.randn(3, 16)).view(3, 4, 4, 3, 3)
+    assert core[..., 1, 1].abs().min() > 0
+    core[..., 1, 1] = 0
+    assert torch.equal(core, torch.zeros_like(core))
+    # in a decoder: a 3 x 3 kernel is non-zero at its centre only, and the product keeps rank <= r at any width
+    decoder = CoreDecoder(hidden=16, rank=4, base=False, hidden_width=8)
+    decoder.core_head = head
+    params = decoder(torch.randn(2, 16), TensorLayout.of((40, 24, 3, 3)))
+    raw = (params.a @ params.b.transpose(1, 2)).view(2, 40, 24, 3, 3)
+    assert raw[..., 1, 1].abs().max() > 0 and raw[..., 0, :].abs().max() == 0 and raw[..., :, 2].abs().max() == 0
+    assert int(torch.linalg.matrix_rank(raw[0, ..., 1, 1])) == 4
+
+
+def test_kernel_mlp_core_is_smaller_than_the_linear_head_and_learns_through_both_layers():
+    linear = GraphHyperNetwork(GHNConfig(hidden=32, heads=4))
+    two_layer = GraphHyperNetwork(GHNConfig(hidden=32, heads=4, core_hidden=48))
+    head = two_layer.decoder.core_head
+    assert sum(p.numel() for p in head.parameters()) == 32 * 48 * 9 + 48 * 9 + 48 * 32 * 32 + 32 * 32
+    assert two_layer.num_parameters < linear.num_parameters  # 32 * 9216 + 9216 weights of the linear head
+    net = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(10))
+    net(torch.zeros(1, 3, 8, 8))
+    weights = two_layer(net, (2, 3, 8, 8))
+    (weights["0.weight"].square().sum() + weights["3.weight"].square().sum()).backward()
+    assert head.lift.weight.grad.abs().sum() > 0 and head.out.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="core_hidden must be >= 0"):
+        GraphHyperNetwork(GHNConfig(hidden=32, heads=4, core_hidden=-1))

@@ -7,12 +7,12 @@ Each decoder lives in its own module and registers a factory with ``@register_de
 from __future__ import annotations
 
 from hypergen.ghn.decoders.base import DenseParams, LowRankParams, ParamDecoder, RawParams, TensorLayout
-from hypergen.ghn.decoders.core import CoreDecoder
+from hypergen.ghn.decoders.core import CoreDecoder, KernelMLP
 from hypergen.ghn.decoders.lowrank import LowRankDecoder
 from hypergen.ghn.decoders.registry import DECODER_REGISTRY, build_decoder, list_decoders, register_decoder
 from hypergen.ghn.decoders.tiling import TilingDecoder
 
 __all__ = [
-    "CoreDecoder", "DECODER_REGISTRY", "DenseParams", "LowRankDecoder", "LowRankParams", "ParamDecoder", "RawParams",
-    "TensorLayout", "TilingDecoder", "build_decoder", "list_decoders", "register_decoder",
+    "CoreDecoder", "DECODER_REGISTRY", "DenseParams", "KernelMLP", "LowRankDecoder", "LowRankParams", "ParamDecoder",
+    "RawParams", "TensorLayout", "TilingDecoder", "build_decoder", "list_decoders", "register_decoder",
 ]

@@ -20,6 +20,12 @@ their own (LoGAH's decoder learns one row per index for the same reason). Rows b
 With ``fixed_output`` the GHN's output layers get :meth:`CoreDecoder.fixed_output` instead: a fixed read-out,
 ``P(classes) Q P(width)^T`` with ``Q`` the zero-sum rows of a Hadamard matrix (:func:`hadamard_readout`).
 
+With ``hidden_width > 0`` the core is a two-layer map of the conditioning vector instead of one linear read-out, as
+GHN-2's own decoder is (ppuda's ``ConvDecoder``: a ReLU layer per kernel position, then a map to the channel block):
+``h`` is lifted to ``hidden_width`` features per position of the ``3 x 3`` block, passed through GELU, and each
+position's features are mapped to its ``r x r`` slice by one shared linear layer (:class:`KernelMLP`). For
+``hidden_width`` up to about ``hidden * 3`` it has fewer parameters than the linear head (``hidden * 9 * r^2``).
+
 With ``base=True`` the product is mixed with a seeded full-rank base, as in ``LowRankDecoder``
 (:func:`~hypergen.ghn.decoders.lowrank.with_seeded_base`). With ``mip=True`` (HyperLight's magnitude-invariant
 parametrization) the conditioning vectors are rescaled to norm ``sqrt(hidden)`` before any head reads them, so their
@@ -32,6 +38,7 @@ import math
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hypergen.ghn.decoders.base import DenseParams, LowRankParams, ParamDecoder, TensorLayout
@@ -43,7 +50,7 @@ from hypergen.ghn.encodings import CYCLIC_TILT, WIDTH_INDEPENDENT_ENCODINGS, Ind
 if TYPE_CHECKING:
     from hypergen.ghn.config import GHNConfig
 
-__all__ = ["CoreDecoder", "core_decoder", "hadamard_readout"]
+__all__ = ["CoreDecoder", "KernelMLP", "core_decoder", "hadamard_readout"]
 
 _BLOCK_KERNEL = 3
 
@@ -66,6 +73,31 @@ def hadamard_readout(rank: int) -> Tensor:
     return matrix.roll(-1, dims=0)
 
 
+class KernelMLP(nn.Module):
+    """``[G, hidden] -> [G, r * r * 3 * 3]`` (laid out as the linear head's ``[r, r, 3, 3]``) by two layers: ``h`` to
+    ``width`` features for each of the 9 kernel positions, GELU, then one linear map shared by the positions from a
+    position's features to its ``r x r`` slice of the core.
+
+    Args:
+        hidden: width of the conditioning vectors.
+        width: features per kernel position.
+        rank: ``r``.
+    """
+
+    def __init__(self, hidden: int, width: int, rank: int) -> None:
+        super().__init__()
+        if width < 1:
+            raise ValueError(f"a KernelMLP needs width >= 1, got {width}; set core_hidden=0 for the linear head")
+        self.rank, self.width = rank, width
+        self.lift = nn.Linear(hidden, width * _BLOCK_KERNEL ** 2)
+        self.out = nn.Linear(width, rank * rank)
+
+    def forward(self, cond: Tensor) -> Tensor:  # noqa: D102 (see the class)
+        g, k = cond.shape[0], _BLOCK_KERNEL ** 2
+        features = F.gelu(self.lift(cond).view(g, k, self.width))
+        return self.out(features).view(g, k, self.rank, self.rank).permute(0, 2, 3, 1).reshape(g, -1)
+
+
 class CoreDecoder(ParamDecoder):
     """Rank-``r`` decoder with a dense ``r x r x 3 x 3`` core per tensor.
 
@@ -80,6 +112,8 @@ class CoreDecoder(ParamDecoder):
         mip: rescale each conditioning vector to norm ``sqrt(hidden)`` first (magnitude-invariant inputs).
         fixed_output: check now that ``rank`` has a fixed read-out (:meth:`fixed_output`, used when the GHN's config
             asks for it).
+        hidden_width: 0 for a linear core head; otherwise the core is a :class:`KernelMLP` with this many features
+            per kernel position.
 
     Raises:
         ValueError: odd ``rank``; ``vocab_codes`` with an index encoding that depends on the width (``"relative"``:
@@ -88,7 +122,7 @@ class CoreDecoder(ParamDecoder):
 
     def __init__(self, hidden: int, rank: int = 32, base: bool = True, seed: int = 0,
                  index_encoding: str = "cyclic", vocab_codes: int = 0, index_tilt: float = CYCLIC_TILT,
-                 mip: bool = False, fixed_output: bool = False) -> None:
+                 mip: bool = False, fixed_output: bool = False, hidden_width: int = 0) -> None:
         super().__init__()
         if rank % 2:
             raise ValueError(f"the core decoder's rank must be even, got {rank}")
@@ -100,7 +134,10 @@ class CoreDecoder(ParamDecoder):
                              "vocab_codes=0 or index_encoding='identity'")
         self.rank, self.seed, self.mip = rank, seed, mip
         self._codes = IndexCodeCache(index_encoding, rank, seed, tilt=index_tilt)
-        self.core_head = nn.Linear(hidden, rank * rank * _BLOCK_KERNEL ** 2)
+        if hidden_width < 0:
+            raise ValueError(f"core_hidden must be >= 0 (0: a linear core head), got {hidden_width}")
+        self.core_head: nn.Module = (KernelMLP(hidden, hidden_width, rank) if hidden_width
+                                     else nn.Linear(hidden, rank * rank * _BLOCK_KERNEL ** 2))
         self.vector_head = nn.Linear(hidden, rank)
         self.mix_head = mix_head(hidden) if base else None
         # [vocab_codes, r], starting at the fixed codes: the same predictions until trained
@@ -152,7 +189,7 @@ class CoreDecoder(ParamDecoder):
 @register_decoder("core")
 def core_decoder(config: GHNConfig) -> CoreDecoder:
     """The dense-core low-rank decoder sized by ``hidden``, ``rank``, ``base``, ``index_encoding``, ``index_tilt``,
-    ``vocab_codes``, ``mip`` and ``fixed_output`` of ``config``."""
+    ``vocab_codes``, ``mip``, ``fixed_output`` and ``core_hidden`` of ``config``."""
     return CoreDecoder(config.hidden, config.rank, base=config.base, index_encoding=config.index_encoding,
                        vocab_codes=config.vocab_codes, index_tilt=config.index_tilt, mip=config.mip,
-                       fixed_output=config.fixed_output)
+                       fixed_output=config.fixed_output, hidden_width=config.core_hidden)
