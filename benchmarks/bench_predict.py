@@ -12,13 +12,19 @@ it by the model's own float32 bytes. The GHN is the default :class:`GHNConfig` (
 not depend on training).
 ``--profile N``: one more call of ``ghn(data)`` under ``torch.profiler`` (CPU) per predicted model, and a second table with
 its ``N`` ops of most self CPU time (where to look before optimising).
+``--floor``: per predicted model, a third table of what any GHN whose decoder is low-rank must spend here, without a GHN
+(median of ``--repeats``, the same fresh tensors ``ghn(data)`` returns): writing every parameter once (the floor of
+any predictor, GHN-3-T's tiling included), forming every matrix and kernel as a rank-``r + 1`` product of factors (the
+core decoder's product with its base scale, ``r`` = the default ``GHNConfig().rank``), and drawing the seeded base.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
+from collections.abc import Callable
 
 from _harness import parse_args_with_quick, run_child, write_report
 
@@ -62,7 +68,46 @@ def _profile(ghn: object, data: object, top: int) -> list[tuple[str, float, floa
     return [(e.key, e.self_cpu_time_total / 1e3, e.self_cpu_time_total / total) for e in events[:top]]
 
 
-def _measure(spec: str, overrides: dict, mode: str, repeats: int, device: str, profile_top: int = 0) -> dict:
+def _floor_makers(model: object, rank: int) -> dict[str, Callable[[], list]]:
+    """Three ways of producing ``model``'s parameters as fresh tensors, with no GHN: ``write_s`` (allocate and fill
+    each), ``product_s`` (matrices and kernels as a rank-``rank`` product of fixed random factors, the rest filled)
+    and ``draw_s`` (matrices and kernels drawn uniformly in [-1, 1) from one generator, as the seeded base)."""
+    import torch
+
+    shapes = [tuple(p.shape) for p in model.parameters()]
+    flat = {s: (s[0], math.prod(s[1:])) for s in shapes if len(s) >= 2}
+    factors = {s: (torch.randn(n, rank), torch.randn(rank, m)) for s, (n, m) in flat.items()}
+
+    def write() -> list:
+        return [torch.empty(s).fill_(0.5) for s in shapes]
+
+    def product() -> list:
+        return [torch.mm(*factors[s]).view(s) if s in flat else torch.empty(s).fill_(0.5) for s in shapes]
+
+    def draw() -> list:
+        generator = torch.Generator().manual_seed(0)
+        return [torch.empty(s).uniform_(-1, 1, generator=generator) if s in flat else torch.empty(s).fill_(0.5)
+                for s in shapes]
+
+    return {"write_s": write, "product_s": product, "draw_s": draw}
+
+
+def _floor(model: object, rank: int, repeats: int) -> dict[str, float]:
+    """Median seconds of each of :func:`_floor_makers` over ``repeats`` calls (after one uncounted call)."""
+    result = {}
+    for name, make in _floor_makers(model, rank).items():
+        times = []
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            made = make()
+            times.append(time.perf_counter() - start)
+            del made
+        result[name] = statistics.median(times[1:])
+    return result
+
+
+def _measure(spec: str, overrides: dict, mode: str, repeats: int, device: str, profile_top: int = 0,
+             floor: bool = False) -> dict:
     import torch
 
     from hypergen import GraphHyperNetwork, load_model, to_data, trace_module
@@ -103,6 +148,9 @@ def _measure(spec: str, overrides: dict, mode: str, repeats: int, device: str, p
     result["peak_rss_mb"] = _rss_mb()
     if profile_top and mode == "predict":  # after the RSS reading: the profiler's own memory is not the GHN's
         result["profile"] = _profile(ghn, data, profile_top)
+    if floor and mode == "predict" and device == "cpu":
+        result["rank"] = ghn.config.rank + 1
+        result["floor"] = _floor(zoo.model, result["rank"], repeats)
     return result
 
 
@@ -115,6 +163,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="where the GHN runs (cpu, cuda)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="also profile one call per predicted model and report its N ops of most self CPU time")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time writing the parameters, a rank-(r+1) product and the base's draws, no GHN")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help=f"defaults for a fast check: {QUICK}")
     args = parse_args_with_quick(parser, QUICK)
@@ -123,17 +173,24 @@ def main() -> None:
         import sys
 
         spec, overrides, mode, _ = MODELS[args.child]
-        sys.stdout.write(json.dumps(_measure(spec, overrides, mode, args.repeats, args.device, args.profile)) + "\n")
+        result = _measure(spec, overrides, mode, args.repeats, args.device, args.profile, args.floor)
+        sys.stdout.write(json.dumps(result) + "\n")
         return
     rows = ["| model | params | mode | GHN params | graph (s) | predict median (s) | GHN-3-T ref (s) | RSS before (MB) | "
             "peak RSS (MB) | x model bytes | target met |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     env = {"THP_MEM_ALLOC_ENABLE": "1"} if args.thp else {}
     profiles = ["| model | op | self CPU (ms) | share of the call |", "|---|---|---|---|"]
+    floors = ["| model | predict median (s) | write every parameter (s) | rank-(r+1) products (s) | base draws (s) | "
+              "GHN-3-T ref (s) |", "|---|---|---|---|---|---|"]
     for name in args.models:
         r = run_child(__file__, name, ["--repeats", str(args.repeats), "--device", args.device,
-                                       "--profile", str(args.profile)], env)
+                                       "--profile", str(args.profile)] + (["--floor"] if args.floor else []), env)
         profiles += [f"| {name} | `{op}` | {ms:.1f} | {share:.0%} |" for op, ms, share in r.get("profile", [])]
         ref = MODELS[name][3]
+        if "floor" in r:
+            f = r["floor"]
+            floors.append(f"| {name} | {r['median_s']:.3f} | {f['write_s']:.3f} | {f['product_s']:.3f} (r + 1 = "
+                          f"{r['rank']}) | {f['draw_s']:.3f} | {ref if ref else '-'} |")
         max_s, max_ratio = TARGETS.get(name, (ref, None))
         ratio = r["peak_rss_mb"] / r["model_mb"]
         ok = (max_s is None or r["median_s"] <= max_s) and (max_ratio is None or ratio <= max_ratio)
@@ -146,7 +203,7 @@ def main() -> None:
         print(rows[-1], flush=True)  # noqa: T201 (progress of a command-line benchmark)
     command = f"OMP_NUM_THREADS=1 python benchmarks/bench_predict.py --repeats {args.repeats} --device {args.device}" + (
         " --thp" if args.thp else "") + (" --quick" if args.quick else "") + (
-        f" --profile {args.profile}" if args.profile else "")
+        f" --profile {args.profile}" if args.profile else "") + (" --floor" if args.floor else "")
     notes = ("RSS before = peak RSS after imports, model construction on meta and tracing, before predicting. "
              "Targets: image models no slower than GHN-3-T (6.9M params) with a GHN of <= 3M parameters; GPT-2 small "
              "<= 0.5 s with peak RSS <= 1.5x its bytes; GPT-2-large with a GHN of <= 1/100 of its parameters, peak RSS "
@@ -154,6 +211,10 @@ def main() -> None:
     if len(profiles) > 2:
         notes += ("\n\nWhere the time goes: one more call per model under `torch.profiler` (CPU; the profiler adds "
                   "its own overhead), the ops of most self CPU time:\n\n" + "\n".join(profiles))
+    if len(floors) > 2:
+        notes += ("\n\nThe floor of a low-rank decoder here, no GHN (`--floor`, same fresh tensors, median of the "
+                  "repeats): writing every parameter once, every matrix and kernel as a rank-(r+1) product, and the "
+                  "seeded base's draws:\n\n" + "\n".join(floors))
     write_report(args.out, "GHN prediction benchmark", command, "\n".join(rows), notes)
 
 
