@@ -168,6 +168,8 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help=f"defaults for a fast check: {QUICK}")
     args = parse_args_with_quick(parser, QUICK)
+    if args.floor and args.device != "cpu":
+        parser.error(f"--floor times CPU tensors; run it without --device {args.device}")
     if args.child:
         import json
         import sys
