@@ -78,32 +78,38 @@ def _floor_makers(model: object, rank: int) -> dict[str, Callable[[], list]]:
     flat = {s: (s[0], math.prod(s[1:])) for s in shapes if len(s) >= 2}
     factors = {s: (torch.randn(n, rank), torch.randn(rank, m)) for s, (n, m) in flat.items()}
 
+    def filled(shape: tuple) -> object:
+        return torch.empty(shape).fill_(0.5)
+
     def write() -> list:
-        return [torch.empty(s).fill_(0.5) for s in shapes]
+        return [filled(s) for s in shapes]
 
     def product() -> list:
-        return [torch.mm(*factors[s]).view(s) if s in flat else torch.empty(s).fill_(0.5) for s in shapes]
+        return [torch.mm(*factors[s]).view(s) if s in flat else filled(s) for s in shapes]
 
     def draw() -> list:
         generator = torch.Generator().manual_seed(0)
-        return [torch.empty(s).uniform_(-1, 1, generator=generator) if s in flat else torch.empty(s).fill_(0.5)
-                for s in shapes]
+        return [torch.empty(s).uniform_(-1, 1, generator=generator) if s in flat else filled(s) for s in shapes]
 
     return {"write_s": write, "product_s": product, "draw_s": draw}
 
 
+def _median_seconds(call: Callable[[], object], repeats: int, device: str = "cpu") -> float:
+    """Median wall time of ``repeats`` calls of ``call`` after one uncounted call; each result is dropped before the
+    next call, so every call writes fresh tensors as a user's would."""
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        made = call()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+        del made
+    return statistics.median(times[1:])
+
+
 def _floor(model: object, rank: int, repeats: int) -> dict[str, float]:
-    """Median seconds of each of :func:`_floor_makers` over ``repeats`` calls (after one uncounted call)."""
-    result = {}
-    for name, make in _floor_makers(model, rank).items():
-        times = []
-        for _ in range(repeats + 1):
-            start = time.perf_counter()
-            made = make()
-            times.append(time.perf_counter() - start)
-            del made
-        result[name] = statistics.median(times[1:])
-    return result
+    """Median seconds of each of :func:`_floor_makers` (:func:`_median_seconds`)."""
+    return {name: _median_seconds(make, repeats) for name, make in _floor_makers(model, rank).items()}
 
 
 def _measure(spec: str, overrides: dict, mode: str, repeats: int, device: str, profile_top: int = 0,
@@ -135,20 +141,13 @@ def _measure(spec: str, overrides: dict, mode: str, repeats: int, device: str, p
         result["median_s"] = time.perf_counter() - start
         result["complete"] = report.complete
     else:
-        times = []
         with torch.inference_mode():
-            for _ in range(repeats + 1):
-                start = time.perf_counter()
-                predicted = ghn(data)
-                _sync(device)
-                times.append(time.perf_counter() - start)
-                del predicted
-        result["median_s"] = statistics.median(times[1:])
+            result["median_s"] = _median_seconds(lambda: ghn(data), repeats, device)
         result["complete"] = True
     result["peak_rss_mb"] = _rss_mb()
     if profile_top and mode == "predict":  # after the RSS reading: the profiler's own memory is not the GHN's
         result["profile"] = _profile(ghn, data, profile_top)
-    if floor and mode == "predict" and device == "cpu":
+    if floor and mode == "predict":  # main() refuses --floor on other devices
         result["rank"] = ghn.config.rank + 1
         result["floor"] = _floor(zoo.model, result["rank"], repeats)
     return result
